@@ -1,0 +1,310 @@
+"""Features in, results out: ``evaluate(features, protocol)`` and ``evaluate_all(features)``.
+
+Items of a protocol are *records* of a split (one fused feature per record) or, with fusion
+``each`` or a single modality, feature rows. Gallery sampling is per trial with seed
+``protocol.seed + trial``: ``single_shot`` keeps one random item per gallery ID, ``multi_shot``
+``shots`` per ID (all of an ID's items when it has fewer); gallery items with ``pid < 0`` are
+not sampled (they are junk anyway under ``drop_negative_pid``). Trials are aggregated as
+mean and sample standard deviation (ddof=1). Metrics are fractions in [0, 1].
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .features import FeatureSet, SplitFeatures, fused_key
+from .metrics import RankingResult, rank_distances, rank_features
+from .protocols import FUSIONS, Protocol, get_protocol, list_protocols
+from .rerank import RerankParams, average_query_expansion, k_reciprocal_rerank
+
+log = logging.getLogger(__name__)
+CMC_RANKS = (1, 5, 10, 20)
+METRIC_NAMES = ("mAP", "R1", "R5", "R10", "R20", "mINP")
+
+
+class ProtocolUnsupported(ValueError):
+    """The feature set lacks a split or a feature key the protocol needs."""
+
+
+@dataclass
+class Side:
+    """One side (query or gallery) of a protocol: items (n,) with features (n, D).
+
+    ``record`` is each item's record position in its split; ``key`` the feature key it came
+    from (a modality, ``+``-joined modalities for fused items, or ``fused:...``).
+    ``n_excluded`` counts records that have some but not all of the side's modalities.
+    """
+
+    split: str
+    feats: np.ndarray
+    record: np.ndarray
+    key: np.ndarray
+    pid: np.ndarray
+    camid: np.ndarray
+    scene: np.ndarray
+    n_excluded: int = 0
+
+    def subset(self, idx: np.ndarray) -> "Side":
+        return replace(self, feats=self.feats[idx], record=self.record[idx], key=self.key[idx],
+                       pid=self.pid[idx], camid=self.camid[idx], scene=self.scene[idx])
+
+
+def build_side(sf: SplitFeatures, split: str, modalities: tuple[str, ...], fusion: str) -> Side:
+    """Turn one split's rows into protocol items (see the module docstring of ``protocols``)."""
+    present = sf.keys
+
+    def need(key: str) -> tuple[np.ndarray, np.ndarray]:
+        rec, feats = sf.rows(key)
+        if not len(rec):
+            hint = " (pass fusion='method' if your method writes its own fused embedding)" \
+                if any(k.startswith("fused:") for k in present) and fusion != "method" else ""
+            raise ProtocolUnsupported(f"split {split!r} has no feature rows with key {key!r}; keys present: "
+                                      f"{present}{hint}")
+        return rec, feats
+
+    def meta(rec: np.ndarray) -> dict[str, np.ndarray]:
+        return {"pid": sf.pid[rec], "camid": sf.camid[rec], "scene": sf.scene[rec]}
+
+    if fusion == "each" or (len(modalities) == 1 and fusion != "method") or \
+            (len(modalities) == 1 and fusion == "method" and fused_key(modalities) not in present):
+        sel = np.flatnonzero(np.isin(sf.key, modalities))
+        if not len(sel):
+            raise ProtocolUnsupported(f"split {split!r} has no feature rows with keys {list(modalities)}; "
+                                      f"keys present: {present}")
+        rec = sf.record[sel]
+        return Side(split, sf.feats[sel], rec, sf.key[sel], **meta(rec))
+    if fusion == "method":
+        key = fused_key(modalities)
+        rec, feats = need(key)
+        return Side(split, feats, rec, np.full(len(rec), key), **meta(rec))
+    if fusion not in FUSIONS:
+        raise ValueError(f"unknown fusion {fusion!r}; choose one of {FUSIONS}")
+    per_mod = {}
+    for m in modalities:
+        rec, feats = need(m)
+        if len(np.unique(rec)) != len(rec):
+            raise ValueError(f"split {split!r}: some records have several {m!r} rows; fusion {fusion!r} needs "
+                             "one row per record and modality")
+        per_mod[m] = (rec, feats)
+    any_rec = np.unique(np.concatenate([r for r, _ in per_mod.values()]))
+    common = any_rec
+    for rec, _ in per_mod.values():
+        common = np.intersect1d(common, rec)
+    if not len(common):
+        raise ProtocolUnsupported(f"split {split!r}: no record has all of {list(modalities)}")
+    parts = []
+    for m in modalities:
+        rec, feats = per_mod[m]
+        order = np.argsort(rec)
+        parts.append(feats[order[np.searchsorted(rec[order], common)]])
+    if fusion == "concat":
+        fused = np.concatenate(parts, axis=1)
+    else:
+        fused = np.sum(parts, axis=0, dtype=np.float32)
+        if fusion == "mean":
+            fused /= len(parts)
+    return Side(split, fused.astype(np.float32), common, np.full(len(common), "+".join(modalities)),
+                **meta(common), n_excluded=int(len(any_rec) - len(common)))
+
+
+def _resolve_split(features: FeatureSet, name: str, aliases: tuple[str, ...]) -> str:
+    for s in (name,) + aliases:
+        if s in features.splits:
+            return s
+    raise ProtocolUnsupported(f"feature set has no split {name!r}" + (f" (nor {list(aliases)})" if aliases else "")
+                              + f"; it has {sorted(features.splits)}")
+
+
+def sample_gallery(pid: np.ndarray, mode: str, shots: int, seed: int) -> np.ndarray:
+    """Sorted indices of the gallery items kept: all, or up to ``shots`` random items per ID (pid >= 0)."""
+    if mode == "all":
+        return np.arange(len(pid))
+    rng = np.random.default_rng(seed)
+    keep = []
+    for p in np.unique(pid[pid >= 0]):
+        idx = np.flatnonzero(pid == p)
+        keep.append(rng.choice(idx, size=min(shots, len(idx)), replace=False))
+    return np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64)
+
+
+@dataclass
+class EvalResult:
+    """What :func:`evaluate` returns.
+
+    ``summary``: protocol name and settings, metric, rerank/QE settings, counts (``n_query``,
+    ``n_gallery``, ``n_skipped``, ``n_excluded[_query|_gallery]``), ``mAP R1 R5 R10 R20 mINP``
+    (fractions; mean over trials), ``<metric>_std`` when trials > 1, ``<metric>_ci95`` (bootstrap
+    95% interval over queries). ``cmc`` (G,) the CMC curve (mean over trials). ``per_query``:
+    one row per query (and trial) with columns ``query key pid camid scene ap inp first_hit n_pos
+    n_junk skipped topk topk_dist topk_match topk_junk topk_key [trial]``; ``topk`` holds gallery
+    record positions in ranked order including junk items.
+    """
+
+    protocol: Protocol
+    summary: dict[str, Any]
+    cmc: np.ndarray
+    per_query: pd.DataFrame
+    trials: list[dict[str, float]] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        s = self.summary
+        pct = " ".join(f"{m}={100 * s[m]:.2f}" + (f"±{100 * s[m + '_std']:.2f}" if m + "_std" in s else "")
+                       for m in METRIC_NAMES)
+        return f"[{s['protocol']}] {pct} (n_query={s['n_query']}, skipped={s['n_skipped']})"
+
+
+def _trial_metrics(r: RankingResult) -> dict[str, float]:
+    out = {"mAP": r.mAP, "mINP": r.mINP}
+    out.update({f"R{k}": r.rank(k) for k in CMC_RANKS})
+    return out
+
+
+def bootstrap_ci(ap: np.ndarray, inp: np.ndarray, first_hit: np.ndarray, n_boot: int = 1000,
+                 seed: int = 0) -> dict[str, tuple[float, float]]:
+    """95% percentile intervals of each metric, resampling queries with replacement.
+
+    Inputs are (T, Q) arrays (T trials over the same Q queries; NaN = skipped). A resample's
+    metric is the mean over trials of the mean over its valid queries.
+    """
+    t, q = ap.shape
+    if q == 0 or n_boot <= 0:
+        return {}
+    rng = np.random.default_rng(seed)
+    vals = {"mAP": ap, "mINP": inp}
+    valid = ~np.isnan(first_hit)
+    for k in CMC_RANKS:
+        vals[f"R{k}"] = np.where(valid, first_hit <= k, np.nan)
+    stats = {m: [] for m in vals}
+    for s in range(0, n_boot, 64):
+        idx = rng.integers(0, q, size=(min(64, n_boot - s), q))
+        cnt = valid[:, idx].sum(axis=2)  # (T, B)
+        for m, v in vals.items():
+            tot = np.nansum(v[:, idx], axis=2)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                stats[m].append(np.nanmean(np.where(cnt > 0, tot / cnt, np.nan), axis=0))
+    return {m: tuple(float(x) for x in np.nanpercentile(np.concatenate(v), [2.5, 97.5])) for m, v in stats.items()}
+
+
+def _as_rerank(rerank: Any) -> RerankParams | None:
+    if rerank is None or rerank is False:
+        return None
+    if rerank is True:
+        return RerankParams()
+    if isinstance(rerank, RerankParams):
+        return rerank
+    if isinstance(rerank, dict):
+        d = dict(rerank)
+        if "lambda" in d:
+            d["lambda_"] = d.pop("lambda")
+        return RerankParams(**d)
+    raise TypeError(f"rerank must be None, True, a dict(k1, k2, lambda_) or RerankParams; got {rerank!r}")
+
+
+def evaluate(features: FeatureSet | str, protocol: Protocol | str, *, metric: str = "euclidean",
+             rerank: bool | dict | RerankParams | None = None, qe: int | None = None, device: str = "cpu",
+             fusion: str | None = None, topk: int = 10, n_boot: int = 1000, boot_seed: int = 0,
+             chunk_mb: float = 256.0, memory_budget_gb: float = 4.0, check_dataset: bool = True,
+             progress: bool = False) -> EvalResult:
+    """Evaluate ``features`` under ``protocol`` (a :class:`Protocol` or registered name).
+
+    ``metric``: ``euclidean`` or ``cosine``. ``rerank``: True for k-reciprocal defaults (20/6/0.3)
+    or explicit parameters; refused above ``memory_budget_gb``. ``qe``: average query
+    expansion with that many gallery neighbours. ``fusion`` overrides the protocol's fusion for
+    multi-modal sides (e.g. ``method`` to use a method's ``fused:...`` rows). ``device``: torch
+    device for distances and sorting. ``check_dataset``: refuse features of another dataset.
+    """
+    if isinstance(features, str):
+        features = FeatureSet.load(features)
+    proto = get_protocol(protocol)
+    if check_dataset and features.dataset != proto.dataset:
+        raise ValueError(f"features are of dataset {features.dataset!r} but protocol {proto.name!r} is for "
+                         f"{proto.dataset!r}; pick a {features.dataset!r} protocol (`reidlab protocols`) or pass "
+                         "check_dataset=False (CLI: --any-dataset) if the data really follows that protocol")
+    fus = fusion or proto.fusion
+    qs = _resolve_split(features, proto.query_split, proto.query_split_aliases)
+    gs = _resolve_split(features, proto.gallery_split, ())
+    q = build_side(features[qs], qs, proto.query_modalities, fus)
+    g_all = build_side(features[gs], gs, proto.gallery_modalities, fus)
+    if q.feats.shape[1] != g_all.feats.shape[1]:
+        raise ValueError(f"protocol {proto.name!r} with fusion {fus!r}: query features have dimension "
+                         f"{q.feats.shape[1]}, gallery {g_all.feats.shape[1]} (concat needs the same modality "
+                         "count on both sides; use sum or mean)")
+    rr = _as_rerank(rerank)
+    trials, frames, cmcs = [], [], []
+    aps, inps, fhs, skipped = [], [], [], []
+    for t in range(proto.trials):
+        gi = sample_gallery(g_all.pid, proto.gallery_sampling, proto.shots, proto.seed + t)
+        g = g_all.subset(gi)
+        qf = q.feats if qe is None else average_query_expansion(q.feats, g.feats, qe, metric=metric)
+        meta = dict(q_pid=q.pid, g_pid=g.pid, q_camid=q.camid, g_camid=g.camid, q_scene=q.scene, g_scene=g.scene,
+                    junk=proto.junk, cam_groups=proto.cam_group_map, drop_negative_pid=proto.drop_negative_pid,
+                    topk=topk, chunk_mb=chunk_mb, device=device, progress=progress)
+        if rr is not None:
+            dist = k_reciprocal_rerank(qf, g.feats, rr, metric=metric, memory_budget_gb=memory_budget_gb,
+                                       progress=progress)
+            res = rank_distances(dist, **meta)
+        else:
+            res = rank_features(qf, g.feats, metric=metric, **meta)
+        trials.append(_trial_metrics(res))
+        cmcs.append(res.cmc)
+        aps.append(res.ap), inps.append(res.inp), fhs.append(res.first_hit), skipped.append(res.n_skipped)
+        frame = pd.DataFrame({
+            "query": q.record, "key": q.key, "pid": q.pid, "camid": q.camid, "scene": q.scene,
+            "ap": res.ap, "inp": res.inp, "first_hit": res.first_hit, "n_pos": res.n_pos, "n_junk": res.n_junk,
+            "skipped": res.skipped,
+            "topk": [list(x) for x in g.record[res.topk_index].tolist()],
+            "topk_dist": res.topk_dist.tolist(), "topk_match": res.topk_match.tolist(),
+            "topk_junk": res.topk_junk.tolist(), "topk_key": [list(x) for x in g.key[res.topk_index].tolist()]})
+        if proto.trials > 1:
+            frame["trial"] = t
+        frames.append(frame)
+    summary: dict[str, Any] = {
+        "protocol": proto.name, "dataset": proto.dataset, "query_split": qs, "gallery_split": gs,
+        "query_modalities": "+".join(proto.query_modalities), "gallery_modalities": "+".join(proto.gallery_modalities),
+        "fusion": fus, "junk": proto.junk, "gallery_sampling": proto.gallery_sampling, "shots": proto.shots,
+        "trials": proto.trials, "seeds": f"{proto.seed}..{proto.seed + proto.trials - 1}", "metric": metric,
+        "rerank": str(rr) if rr else "none", "qe": f"average(k={qe})" if qe else "none",
+        "n_query": int(len(q.pid)), "n_gallery": int(len(g_all.pid)) if proto.gallery_sampling == "all"
+        else float(np.mean([len(c) for c in cmcs])),
+        "n_skipped": int(sum(skipped)), "n_excluded_query": q.n_excluded, "n_excluded_gallery": g_all.n_excluded,
+        "n_excluded": q.n_excluded + g_all.n_excluded,
+    }
+    if proto.trials > 1:
+        summary["n_skipped_per_trial"] = skipped
+    for m in METRIC_NAMES:
+        vals = np.array([tr[m] for tr in trials], dtype=float)
+        summary[m] = float(np.mean(vals))
+        if proto.trials > 1:
+            summary[m + "_std"] = float(np.std(vals, ddof=1))
+    for m, ci in bootstrap_ci(np.stack(aps), np.stack(inps), np.stack(fhs), n_boot, boot_seed).items():
+        summary[m + "_ci95"] = ci
+    n = min(len(c) for c in cmcs) if cmcs else 0
+    cmc = np.mean([c[:n] for c in cmcs], axis=0) if cmcs else np.zeros(0)
+    if summary["n_excluded"]:
+        log.warning("%s: %d query and %d gallery records lack some of the protocol's modalities and were excluded",
+                    proto.name, q.n_excluded, g_all.n_excluded)
+    return EvalResult(protocol=proto, summary=summary, cmc=cmc, per_query=pd.concat(frames, ignore_index=True),
+                      trials=trials)
+
+
+def evaluate_all(features: FeatureSet | str, dataset: str | None = None, **kw: Any) -> pd.DataFrame:
+    """One summary row per protocol registered for ``dataset`` (default: the features' dataset) that
+    the feature set supports; protocols whose splits or keys are absent are skipped with a logged
+    note. Keyword arguments go to :func:`evaluate`."""
+    if isinstance(features, str):
+        features = FeatureSet.load(features)
+    ds = dataset or features.dataset
+    rows = []
+    for p in list_protocols(ds):
+        try:
+            rows.append(evaluate(features, p, check_dataset=dataset is None, **kw).summary)
+        except ProtocolUnsupported as e:
+            log.info("skipping protocol %s: %s", p.name, e)
+    if not rows:
+        raise ProtocolUnsupported(f"none of the {ds!r} protocols is supported by this feature set "
+                                  f"(splits {sorted(features.splits)})")
+    return pd.DataFrame(rows)

@@ -1,0 +1,133 @@
+"""``kamenou`` — cross-modal + multi-modal visible-infrared vehicle ReID (Kamenou et al., ICPR 2022).
+
+Two unshared streams (modalities a, b in canonical order, e.g. rgb = "V", nir = "T"):
+backbone -> adaptive average pool -> BatchNorm1d -> V_r, T_r (B, d) (d = 2048 for ResNet-50).
+Shared FC_e (d -> D_e = 512) -> V_e, T_e; shared classifier FC_c -> V_c, T_c (B, C).
+
+* L_cos = mean_i (1 - cos(V_r_i, T_r_i))                    (eq. 1, aligned pairs)
+* L_rll = RLL(V_e) + RLL(T_e)                               (eq. 2-5, Ranked List Loss)
+* L_cls = CE_ls(V_c) + CE_ls(T_c)                           (eq. 6, label smoothing 0.1)
+* L_cd-rll = cross-modal RLL, anchors of one modality ranking the other's samples (eq. 7-11)
+* L = (1 - lambda)(L_cls + L_rll) + lambda L_cos + w L_cd-rll, lambda = 0.5, w = 3.0 (eq. 12)
+
+RLL follows the authors of RLL (Wang et al. 2019, their code): L2-normalised embeddings, margin
+m = 0.4, negative boundary 1 + m/2, positive boundary 1 - m/2, negatives weighted by
+exp(T_n (alpha - d)) with T_n = 10, T_p = 0, L = (1 - lambda_r) L_P + lambda_r L_N, lambda_r = 0.5.
+(The ICPR paper's eq. 2-4 write unweighted means summed, L_P + L_N: ``rll_tn=0`` and a factor 2.)
+
+Without FC_e (``use_fc_e=False``, Table I "Baseline" rows) the losses and the embedding use V_r, T_r
+and FC_c maps d -> C directly. Table III's lambda = 0 equals Table I's "Baseline + FC_e", so
+switching L_cos off is ``lambda_cos = 0`` (which also drops the (1 - lambda) factor to 1).
+
+Embedding: ``{a: V_e, b: T_e, fused_key((a, b)): V_e + T_e}`` (paper, "At inference time");
+V_r, T_r instead without FC_e. ``TABLE_I_ROWS`` maps the rows of Table I to config overrides.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from reidlab.eval.features import fused_key
+from reidlab.methods.backbones import create_backbone
+from reidlab.methods.base import ReIDMethod
+from reidlab.methods.losses import (cosine_alignment_loss, cross_entropy_ls, cross_modal_ranked_list_loss,
+                                    ranked_list_loss)
+from reidlab.methods.one_stream import HAMNET_TRAINING, get_modality
+from reidlab.methods.registry import register_method
+
+__all__ = ["KAMENOU_CONFIG", "Kamenou", "TABLE_I_ROWS"]
+
+KAMENOU_CONFIG: dict[str, Any] = {
+    **HAMNET_TRAINING,         # "the learning rate scheduler follows the implementation details in [1]"
+    "P": 8,                    # paper: "batch size of 16, consisting of C = 8 identity classes and K = 4"
+    "K": 4,                    # (8 x 4 = 32 pairs: the paper is inconsistent; we follow C and K)
+    "use_fc_e": True,
+    "embed_dim": 512,          # D_e (Table IV)
+    "lambda_cos": 0.5,         # lambda (Table III)
+    "cd_rll_weight": 3.0,      # w (Table V)
+    "label_smoothing": 0.1,    # inferred: the usual epsilon of [18] (the paper does not state it)
+    "rll_margin": 0.4,
+    "rll_alpha": 1.2,          # negative boundary 1 + m/2; positive boundary alpha - m = 0.8
+    "rll_tn": 10.0,
+    "rll_tp": 0.0,
+    "rll_lambda": 0.5,
+    "cd_rll_exclude_partner": True,  # eq. 7: positives t_c^j with j != i
+}
+
+TABLE_I_ROWS: dict[str, dict[str, Any]] = {
+    "Baseline": {"use_fc_e": False, "lambda_cos": 0.0, "cd_rll_weight": 0.0},
+    "Baseline + FC_e": {"use_fc_e": True, "lambda_cos": 0.0, "cd_rll_weight": 0.0},
+    "Baseline + L_cos": {"use_fc_e": False, "lambda_cos": 0.5, "cd_rll_weight": 0.0},
+    "Baseline + FC_e + L_cos": {"use_fc_e": True, "lambda_cos": 0.5, "cd_rll_weight": 0.0},
+    "Baseline + FC_e + L_cos + L_cd-rll": {"use_fc_e": True, "lambda_cos": 0.5, "cd_rll_weight": 3.0},
+}
+
+
+@register_method("kamenou", KAMENOU_CONFIG)
+class Kamenou(ReIDMethod):
+    """Two-stream network with shared embedding/classifier layers. ``forward`` returns dicts keyed by
+    modality: ``r`` (B, d) BN features, ``e`` (B, D_e) embeddings (= ``r`` without FC_e), ``c`` (B, C) logits."""
+
+    def __init__(self, num_classes: int, modalities: tuple[str, ...], config: dict[str, Any]) -> None:
+        super().__init__()
+        if len(modalities) != 2:
+            raise ValueError(f"kamenou takes exactly two modalities (visible + infrared), got {modalities}")
+        if not 0.0 <= config["lambda_cos"] < 1.0:
+            raise ValueError(f"kamenou: lambda_cos must be in [0, 1), got {config['lambda_cos']}")
+        self.modalities = tuple(modalities)
+        self.num_classes = num_classes
+        self.config = config
+        self.streams = nn.ModuleDict({m: create_backbone(config["backbone"], pretrained=config["pretrained"],
+                                                         last_stride=config["last_stride"]) for m in self.modalities})
+        d = self.streams[self.modalities[0]].out_channels
+        self.bns = nn.ModuleDict({m: nn.BatchNorm1d(d) for m in self.modalities})
+        self.fc_e: nn.Linear | None = nn.Linear(d, config["embed_dim"]) if config["use_fc_e"] else None
+        self.fc_c = nn.Linear(config["embed_dim"] if config["use_fc_e"] else d, num_classes, bias=False)
+        nn.init.normal_(self.fc_c.weight, std=0.001)
+
+    def forward(self, images: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+        r = {m: self.bns[m](self.streams[m](get_modality(images, m, self.name)).mean(dim=(2, 3)))
+             for m in self.modalities}
+        e = {m: self.fc_e(r[m]) for m in self.modalities} if self.fc_e is not None else r
+        return {"r": r, "e": e, "c": {m: self.fc_c(e[m]) for m in self.modalities}}
+
+    def loss(self, outputs: Mapping[str, Any], labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """Eq. (12). Parts: ``cls``, ``rll`` always; ``cos`` when lambda_cos > 0; ``cd_rll`` when w > 0."""
+        cfg = self.config
+        a, b = self.modalities
+        rll = dict(margin=cfg["rll_margin"], alpha=cfg["rll_alpha"], t_n=cfg["rll_tn"], t_p=cfg["rll_tp"],
+                   lambda_r=cfg["rll_lambda"])
+        l_cls = sum(cross_entropy_ls(outputs["c"][m], labels, cfg["label_smoothing"]) for m in (a, b))
+        l_rll = sum(ranked_list_loss(outputs["e"][m], labels, **rll) for m in (a, b))
+        lam = cfg["lambda_cos"]
+        total = (1.0 - lam) * (l_cls + l_rll)
+        parts = {"cls": float(l_cls.detach()), "rll": float(l_rll.detach())}
+        if lam > 0:
+            l_cos = cosine_alignment_loss(outputs["r"][a], outputs["r"][b])
+            parts["cos"] = float(l_cos.detach())
+            total = total + lam * l_cos
+        if cfg["cd_rll_weight"] > 0:
+            l_cd = cross_modal_ranked_list_loss(outputs["e"][a], outputs["e"][b], labels,
+                                                exclude_partner=cfg["cd_rll_exclude_partner"], **rll)
+            parts["cd_rll"] = float(l_cd.detach())
+            total = total + cfg["cd_rll_weight"] * l_cd
+        return total, parts
+
+    @torch.no_grad()
+    def embed(self, images: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``{a: V_e, b: T_e, "fused:a+b": V_e + T_e}``, each (B, D_e) (V_r, T_r (B, d) without FC_e).
+
+        A batch holding only one of the two modalities embeds that one alone (cross-modal use)."""
+        present = [m for m in self.modalities if m in images]
+        if not present:
+            raise KeyError(f"kamenou needs modality {self.modalities[0]!r} or {self.modalities[1]!r}; "
+                           f"the batch has {sorted(images)}")
+        out = {}
+        for m in present:
+            r = self.bns[m](self.streams[m](images[m]).mean(dim=(2, 3)))
+            out[m] = self.fc_e(r) if self.fc_e is not None else r
+        if len(present) == 2:
+            out[fused_key(self.modalities)] = out[self.modalities[0]] + out[self.modalities[1]]
+        return out

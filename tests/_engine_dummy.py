@@ -1,0 +1,49 @@
+"""A tiny ReIDMethod for engine tests (importable as ``_engine_dummy:TinyMethod``)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from reidlab.eval.features import fused_key
+from reidlab.methods.base import ReIDMethod
+
+
+class TinyMethod(ReIDMethod):
+    """One small conv stream per modality, shared classifier; dropout exercises the RNG state.
+
+    ``nan_at_call``: the ``nan_part`` loss part becomes NaN at that loss call (0-based), to
+    test divergence handling.
+    """
+
+    name = "tiny"
+
+    def __init__(self, num_classes: int, modalities, dim: int = 16, nan_at_call: int | None = None,
+                 nan_part: str = "ce_nir", **_: object) -> None:
+        super().__init__()
+        self.modalities = tuple(modalities)
+        self.streams = nn.ModuleDict({m: nn.Sequential(
+            nn.Conv2d(3, 8, 3, 2, 1), nn.BatchNorm2d(8), nn.ReLU(),
+            nn.Conv2d(8, dim, 3, 2, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten()) for m in self.modalities})
+        self.drop = nn.Dropout(0.2)
+        self.head = nn.Linear(dim, num_classes)
+        self.nan_at_call, self.nan_part, self.calls = nan_at_call, nan_part, 0
+
+    def forward(self, images):
+        feats = {m: self.streams[m](images[m]) for m in self.modalities}
+        return {"logits": {m: self.head(self.drop(f)) for m, f in feats.items()}}
+
+    def loss(self, outputs, labels):
+        parts = {f"ce_{m}": F.cross_entropy(lg, labels) for m, lg in outputs["logits"].items()}
+        if self.nan_at_call is not None and self.calls == self.nan_at_call and self.nan_part in parts:
+            parts[self.nan_part] = parts[self.nan_part] * float("nan")
+        self.calls += 1
+        total = sum(parts.values())
+        return total, {k: float(v.detach()) for k, v in parts.items()}
+
+    @torch.no_grad()
+    def embed(self, images):
+        out = {m: self.streams[m](images[m]) for m in self.modalities}
+        if len(self.modalities) > 1:
+            out[fused_key(self.modalities)] = sum(out[m] for m in self.modalities)
+        return out

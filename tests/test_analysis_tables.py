@@ -1,0 +1,158 @@
+"""Table logic with an injected fake trainer: config per row, reuse by hash, paper comparison."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reidlab.analysis.tables import (TABLES, TableRow, TableSpec, as_wide, compare_with_paper, comparison_wide,
+                                     config_hash, row_config, run_table)
+
+SPEC = TableSpec(name="toy", dataset="rgbn300", paper=("toy_paper", "Table 9"), columns=("d/a", "d/b"),
+                 rows=(TableRow("base", "m1", {"method_overrides": {"x": 0}}, ("d/a",), {"ablation": "base"}),
+                       ("full", "m1", {"method_overrides": {"x": 1}})))
+
+
+class FakeEngine:
+    """Writes a run folder like the engine's; metrics are a deterministic function of the config."""
+
+    def __init__(self) -> None:
+        self.trained: list[dict] = []
+
+    @staticmethod
+    def resolve(d):
+        return {"epochs": 120, **d}
+
+    @staticmethod
+    def score(cfg: dict, protocol: str) -> float:
+        return (cfg["method_overrides"]["x"] + 1) * 0.1 + 0.01 * cfg["epochs"] + (0.05 if protocol == "d/b" else 0)
+
+    def train(self, d):
+        cfg = self.resolve(d)
+        self.trained.append(cfg)
+        run_dir = Path(cfg["out_dir"]) / cfg["run_name"]
+        run_dir.mkdir(parents=True)
+        (run_dir / "config.json").write_text(json.dumps(cfg))
+        res = pd.DataFrame([{"protocol": p, "mAP": self.score(cfg, p), "R1": self.score(cfg, p) + 0.2,
+                             "R5": 0.9, "R10": 0.95, "mINP": 0.1} for p in cfg["eval_protocols"]])
+        res.to_csv(run_dir / "results.csv", index=False)
+        return SimpleNamespace(run_dir=run_dir, results=res, config=cfg)
+
+    @staticmethod
+    def load(run_dir):
+        return SimpleNamespace(run_dir=run_dir, results=pd.read_csv(run_dir / "results.csv"),
+                               config=json.loads((run_dir / "config.json").read_text()))
+
+
+def _run(engine, tmp_path, **kw):
+    return run_table(SPEC, "smoke", 0, tmp_path / "runs", train_fn=engine.train, load_fn=engine.load,
+                     resolve_fn=engine.resolve, progress=False, **kw)
+
+
+def test_row_config_precedence(tmp_path: Path) -> None:
+    d = row_config(SPEC, SPEC.rows[0], preset="smoke", seed=3, runs_dir=tmp_path,
+                   epochs=2, method_overrides={"x": 9, "y": 5}, method="ignored")
+    assert d["method"] == "m1" and d["seed"] == 3 and d["epochs"] == 2
+    assert d["method_overrides"] == {"x": 0, "y": 5}  # the row's switch wins, other keys merge
+    assert d["eval_protocols"] == ["d/a"]
+    assert row_config(SPEC, SPEC.rows[1], preset="smoke", seed=0, runs_dir=tmp_path)["eval_protocols"] == ["d/a", "d/b"]
+
+
+def test_config_hash_ignores_paths_only() -> None:
+    a = {"method": "m", "lr": 1e-3, "out_dir": "x", "run_name": "r", "device": "cpu"}
+    assert config_hash(a) == config_hash({**a, "out_dir": "y", "run_name": "q", "device": "cuda"})
+    assert config_hash(a) != config_hash({**a, "lr": 2e-3})
+
+
+def test_run_table_trains_then_reuses(tmp_path: Path) -> None:
+    eng = FakeEngine()
+    df = _run(eng, tmp_path, epochs=2)
+    assert list(df["row"]) == ["base", "full", "full"]
+    assert list(df["protocol"]) == ["d/a", "d/a", "d/b"]
+    assert len(eng.trained) == 2 and not df["reused"].any()
+    expect = FakeEngine.score({"method_overrides": {"x": 1}, "epochs": 2}, "d/b")
+    assert df.iloc[2]["mAP"] == pytest.approx(expect)
+    # same parameters: nothing retrained, same numbers
+    df2 = _run(eng, tmp_path, epochs=2)
+    assert len(eng.trained) == 2 and df2["reused"].all()
+    pd.testing.assert_frame_equal(df.drop(columns="reused"), df2.drop(columns="reused"))
+    # another setting -> new runs; reuse=False -> retrain under the same names is refused by the fake (exists)
+    df3 = _run(eng, tmp_path, epochs=3, rows=["base"])
+    assert len(eng.trained) == 3 and list(df3["row"]) == ["base"]
+    assert df3.iloc[0]["mAP"] != df.iloc[0]["mAP"]
+    with pytest.raises(ValueError, match="unknown rows"):
+        _run(eng, tmp_path, rows=["nope"])
+
+
+def test_stale_folder_is_refused(tmp_path: Path) -> None:
+    eng = FakeEngine()
+    df = _run(eng, tmp_path, epochs=2, rows=["base"])
+    cfg_file = Path(df.iloc[0]["run_dir"]) / "config.json"
+    cfg = json.loads(cfg_file.read_text())
+    cfg["lr"] = 99
+    cfg_file.write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="stale"):
+        _run(eng, tmp_path, epochs=2, rows=["base"])
+
+
+def test_missing_protocol_in_results_is_an_error(tmp_path: Path) -> None:
+    eng = FakeEngine()
+    orig = eng.train
+
+    def train_without_b(d):
+        run = orig({**d, "eval_protocols": ["d/a"]})
+        return run
+
+    with pytest.raises(ValueError, match="no result for protocol 'd/b'"):
+        run_table(SPEC, "smoke", 0, tmp_path / "r", train_fn=train_without_b, load_fn=eng.load,
+                  resolve_fn=eng.resolve, progress=False, rows=["full"])
+
+
+def test_compare_with_paper_and_wide(tmp_path: Path) -> None:
+    eng = FakeEngine()
+    ours = _run(eng, tmp_path, epochs=2)
+    paper = pd.DataFrame([
+        {"protocol": "d/a", "ablation": "Base", "mAP": 50.0, "R1": 70.0, "R5": None, "R10": None},
+        {"protocol": "d/a", "ablation": "other", "mAP": 60.0, "R1": 80.0, "R5": 90.0, "R10": 91.0}])
+    spec = TableSpec(name="toy", dataset="x", paper=("p", "t"), columns=SPEC.columns,
+                     rows=(SPEC.rows[0], TableRow("full", "m1", {}, None, {"ablation": "other"})))
+    cmp = compare_with_paper(ours, spec, paper_df=paper)
+    a = cmp[(cmp.row == "base") & (cmp.metric == "mAP")].iloc[0]
+    assert a["ours"] == pytest.approx(100 * ours.iloc[0]["mAP"]) and a["paper"] == 50.0  # 'Base' ~ 'base'
+    assert a["diff"] == pytest.approx(a["ours"] - 50.0)
+    assert np.isnan(cmp[(cmp.row == "base") & (cmp.metric == "R5")].iloc[0]["paper"])
+    assert np.isnan(cmp[(cmp.row == "full") & (cmp.protocol == "d/b")]["paper"]).all()  # paper lacks d/b
+    w = comparison_wide(cmp)
+    assert list(w.index) == ["base", "full"]
+    assert w[("d/a", "mAP", "paper")]["full"] == 60.0
+    wide = as_wide(ours)
+    assert wide.loc["full", ("d/b", "mAP")] == pytest.approx(ours.iloc[2]["mAP"])
+    dup = pd.concat([paper, paper])
+    with pytest.raises(ValueError, match="paper rows match"):
+        compare_with_paper(ours, spec, paper_df=dup)
+
+
+def test_registered_tables_match_methods_and_cards() -> None:
+    from reidlab.data.cards import paper_results
+    from reidlab.methods.hamnet import TABLE_5_ROWS
+    from reidlab.methods.kamenou import TABLE_I_ROWS
+
+    assert set(TABLES) == {"hamnet_table2", "hamnet_table5", "kamenou_table1"}
+    t5, t1, t2 = TABLES["hamnet_table5"], TABLES["kamenou_table1"], TABLES["hamnet_table2"]
+    assert [r.label for r in t5.rows] == list(TABLE_5_ROWS)
+    assert [r.overrides["method_overrides"] for r in t1.rows] == list(TABLE_I_ROWS.values())
+    # Every row finds exactly one paper number per protocol in the data card (fake ours at 0).
+    for spec in (t2, t5, t1):
+        ours = pd.DataFrame([{"row": r.label, "protocol": p, **{m: 0.0 for m in ("mAP", "R1", "R5", "R10")}}
+                             for r in spec.rows for p in spec.row_protocols(r)])
+        cmp = compare_with_paper(ours, spec, paper_df=paper_results(spec.dataset, table=spec.paper[1], paper=spec.paper[0]))
+        assert cmp[cmp.metric == "mAP"]["paper"].notna().all(), spec.name
+    cmp = compare_with_paper(pd.DataFrame([{"row": "RGB-N HAMNet", "protocol": "rgbn300/rgb-nir", "mAP": 0.5,
+                                            "R1": 0.5, "R5": 0.5, "R10": 0.5}]), t2)
+    assert cmp.set_index("metric").loc["mAP", "paper"] == 61.9
+    with pytest.raises(KeyError, match="unknown table"):
+        TABLES["nope"]

@@ -1,0 +1,65 @@
+"""one_stream (IDE) and msn (HAMNet's baseline): loss composition, options, embeddings."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from reidlab.eval.features import fused_key
+from reidlab.methods import create_method
+from reidlab.methods.losses import batch_hard_triplet, cross_entropy_ls
+
+TINY = {"backbone": "tiny", "pretrained": False}
+
+
+def _batch(mods, b=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {m: torch.randn(b, 3, 64, 32, generator=g) for m in mods}, torch.arange(b) // 2
+
+
+def test_one_stream_options():
+    images, labels = _batch(("rgb",))
+    torch.manual_seed(0)
+    plain = create_method("one_stream", 4, ("rgb",), **TINY)
+    out = plain(images)
+    total, parts = plain.loss(out, labels)
+    assert set(parts) == {"id"}
+    assert total.item() == pytest.approx(cross_entropy_ls(out["logits"], labels).item(), rel=1e-6)
+    torch.manual_seed(0)
+    full = create_method("one_stream", 4, ("rgb",), label_smoothing=0.1, triplet_weight=1.0, bnneck=True, **TINY)
+    out = full(images)
+    total, parts = full.loss(out, labels)
+    assert set(parts) == {"id", "triplet"}
+    ce = cross_entropy_ls(out["logits"], labels, 0.1).item()
+    tri = batch_hard_triplet(out["feat"], labels, 0.3).item()
+    assert total.item() == pytest.approx(ce + tri, rel=1e-5)
+    full.eval()
+    emb = full.embed(images)["rgb"]
+    feat = full(images)["feat"]
+    bn = full.stream.bnneck
+    assert torch.allclose(emb, (feat - bn.running_mean) / torch.sqrt(bn.running_var + bn.eps) * bn.weight + bn.bias,
+                          atol=1e-4)  # BNNeck output in eval mode
+    plain.eval()
+    assert torch.allclose(plain.embed(images)["rgb"], plain.stream.backbone(images["rgb"]).mean(dim=(2, 3)), atol=1e-6)
+
+
+def test_msn_sums_stream_losses_and_features():
+    torch.manual_seed(0)
+    model = create_method("msn", 4, ("nir", "rgb"), **TINY)  # canonical order regardless of the argument order
+    assert model.modalities == ("rgb", "nir")
+    images, labels = _batch(("rgb", "nir"))
+    out = model(images)
+    total, parts = model.loss(out, labels)
+    ce = {m: cross_entropy_ls(out["logits"][m], labels).item() for m in ("rgb", "nir")}
+    assert parts["id_rgb"] == pytest.approx(ce["rgb"], rel=1e-6)
+    assert parts["id_nir"] == pytest.approx(ce["nir"], rel=1e-6)
+    assert total.item() == pytest.approx(ce["rgb"] + ce["nir"], rel=1e-6)
+    # streams are not shared
+    assert model.streams["rgb"].backbone is not model.streams["nir"].backbone
+    assert not torch.equal(model.streams["rgb"].backbone.body.conv1[0].weight,
+                           model.streams["nir"].backbone.body.conv1[0].weight)
+    model.eval()
+    emb = model.embed(images)
+    assert torch.allclose(emb[fused_key(("rgb", "nir"))], emb["rgb"] + emb["nir"], atol=1e-6)
+    # the rgb embedding depends only on the rgb image
+    other = dict(images, nir=torch.zeros_like(images["nir"]))
+    assert torch.allclose(model.embed(other)["rgb"], emb["rgb"], atol=1e-6)
