@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo smoke test bench clean
 
 # Installs once; re-installs when requirements.txt or pyproject.toml change.
 $(STAMP): requirements.txt pyproject.toml
@@ -19,6 +19,10 @@ install: $(STAMP)
 # The main job: synthetic demo data in native layouts, then every notebook headlessly into runs/demo.
 demo: $(STAMP)
 	$(BIN)/reidlab notebooks run --preset demo --out runs/demo
+
+# The same suite at the smoke preset: about two minutes on a 2-core CPU.
+smoke: $(STAMP)
+	$(BIN)/reidlab notebooks run --preset smoke --out runs/smoke
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 tests

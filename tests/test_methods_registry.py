@@ -99,3 +99,12 @@ def test_seeded_build_is_reproducible():
     b = create_method("msn", 4, ("rgb", "nir"), **TINY)
     for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
         assert ka == kb and torch.equal(va, vb)
+
+
+@pytest.mark.parametrize("name", ["hwdnet", "transoss", "porsche"])
+def test_planned_methods_raise_not_implemented(name):
+    with pytest.raises(NotImplementedError, match=f"{name}.*not implemented"):
+        create_method(name, 4, ("rgb", "nir"))
+    with pytest.raises(NotImplementedError):
+        default_config(name)
+    assert name not in list_methods()
