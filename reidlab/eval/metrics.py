@@ -265,7 +265,9 @@ def rank_blocks(block: Callable[[int, int], torch.Tensor], n_query: int, n_galle
             code = sparse_pair_codes(qp[s:e], qcam[s:e], qs[s:e], gp, gcam, gs, junk, by_pid, drop_negative_pid)
         out = _score_block(dist, code, topk, gcode, n_codes)
         del dist, code
-        parts.append({k: v.cpu().numpy() for k, v in out.items()})
+        # copy: the top-k entries are views of the chunk's full (Qc, G) sort; keeping the views
+        # would keep every chunk's sort buffers alive
+        parts.append({k: v.cpu().numpy().copy() for k, v in out.items()})
     if not parts:
         k = min(topk, n_gallery)
         empty = {"ap": np.zeros(0), "inp": np.zeros(0), "first_hit": np.zeros(0), "n_pos": np.zeros(0, np.int64),
