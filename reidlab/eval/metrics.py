@@ -15,9 +15,11 @@ Queries with ``n_pos == 0`` are *skipped*: they get NaN AP/INP/first-hit and are
 every mean, and their number is reported. All metrics are fractions in [0, 1].
 
 How it stays fast: per chunk of queries, one ``torch.sort(stable=True)`` of the (Qc, G)
-float32 distance block; a uint8 code per (query, gallery) pair (bit 0: same ID, bit 1: junk)
-built in gallery order and gathered once into ranked order; then only the (sparse) list of
-non-zero codes is touched: a positive's rank among non-junk items is its column + 1 minus the
+float32 distance block, and nothing else over the whole block. For the ID-based junk rules
+the few non-zero pair codes (bit 0: same ID, bit 1: junk) are listed sparsely from the
+gallery's per-ID index and located in the sorted rows by binary search (ties resolved by
+gallery index); for camera groups a dense uint8 code is gathered into ranked order. Then only
+the (sparse) list of non-zero codes is touched: a positive's rank among non-junk items is its column + 1 minus the
 junk items before it in its row, and AP/INP/first hit follow from the positives' ranks. No Python loop
 over queries, and no full (Q, G) index matrix is ever held: memory is bounded by
 ``chunk_mb``.
@@ -114,33 +116,53 @@ def pair_codes(q_pid: torch.Tensor, q_cam: torch.Tensor, q_scene: torch.Tensor, 
     return j.view(torch.uint8).mul_(JUNK).bitwise_or_(match)
 
 
-def sparse_pair_codes(q_pid: torch.Tensor, q_cam: torch.Tensor, q_scene: torch.Tensor, g_pid: torch.Tensor,
-                      g_cam: torch.Tensor, g_scene: torch.Tensor, junk: str, g_by_pid: tuple[torch.Tensor, ...],
-                      drop_negative_pid: bool = True) -> torch.Tensor:
-    """Same result as :func:`pair_codes` for the ID-based rules (``same_cam``, ``same_scene``, ``none``),
-    built from each query's same-ID gallery items only (one zero-fill instead of several full
-    (Qc, G) comparisons). ``g_by_pid`` = ``(uniq_pids, starts, counts, gallery_order_by_pid)``."""
+def sparse_pairs(q_pid: torch.Tensor, q_cam: torch.Tensor, q_scene: torch.Tensor, g_pid: torch.Tensor,
+                 g_cam: torch.Tensor, g_scene: torch.Tensor, junk: str, g_by_pid: tuple[torch.Tensor, ...],
+                 drop_negative_pid: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The non-zero entries of :func:`pair_codes` for the ID-based rules (``same_cam``, ``same_scene``,
+    ``none``) as ``(rows, cols, codes)`` with rows ascending, built from each query's same-ID
+    gallery items only.
+    ``g_by_pid`` = ``(uniq_pids, starts, counts, gallery_order_by_pid)`` (:func:`gallery_by_pid`)."""
     uniq, starts, counts, g_sorted = g_by_pid
-    qc, g = len(q_pid), len(g_pid)
-    code = torch.zeros((qc, g), dtype=torch.uint8, device=q_pid.device)
+    dev = q_pid.device
+    qc = len(q_pid)
+    rows = cols = torch.zeros(0, dtype=torch.int64, device=dev)
+    val = torch.zeros(0, dtype=torch.uint8, device=dev)
     if len(uniq):
         at = torch.searchsorted(uniq, q_pid).clamp(max=len(uniq) - 1)
         cnt = torch.where(uniq[at] == q_pid, counts[at], torch.zeros_like(counts[at]))
         total = int(cnt.sum())
         if total:
-            rows = torch.repeat_interleave(torch.arange(qc, device=q_pid.device), cnt)
-            offs = torch.arange(total, device=q_pid.device) - torch.repeat_interleave(torch.cumsum(cnt, 0) - cnt, cnt)
+            rows = torch.repeat_interleave(torch.arange(qc, device=dev), cnt)
+            offs = torch.arange(total, device=dev) - torch.repeat_interleave(torch.cumsum(cnt, 0) - cnt, cnt)
             cols = g_sorted[torch.repeat_interleave(starts[at], cnt) + offs]
-            val = torch.full((total,), MATCH, dtype=torch.uint8, device=q_pid.device)
+            val = torch.full((total,), MATCH, dtype=torch.uint8, device=dev)
             if junk == "same_cam":
                 val |= (g_cam[cols] == q_cam[rows]).to(torch.uint8) * JUNK
             elif junk == "same_scene":
                 val |= (g_scene[cols] == q_scene[rows]).to(torch.uint8) * JUNK
-            code[rows, cols] = val
     if drop_negative_pid:
         neg = torch.nonzero(g_pid < 0, as_tuple=True)[0]
         if len(neg):
-            code[:, neg] |= JUNK
+            val = val | (g_pid[cols] < 0).to(torch.uint8) * JUNK  # same-ID pairs of a negative query pid
+            r = torch.arange(qc, device=dev).repeat_interleave(len(neg))
+            c = neg.repeat(qc)
+            new = g_pid[c] != q_pid[r]  # pairs not already listed as same-ID
+            rows, cols = torch.cat([rows, r[new]]), torch.cat([cols, c[new]])
+            val = torch.cat([val, torch.full((int(new.sum()),), JUNK, dtype=torch.uint8, device=dev)])
+            o = torch.sort(rows, stable=True)[1]  # keep the contract: rows ascending
+            rows, cols, val = rows[o], cols[o], val[o]
+    return rows, cols, val
+
+
+def sparse_pair_codes(q_pid: torch.Tensor, q_cam: torch.Tensor, q_scene: torch.Tensor, g_pid: torch.Tensor,
+                      g_cam: torch.Tensor, g_scene: torch.Tensor, junk: str, g_by_pid: tuple[torch.Tensor, ...],
+                      drop_negative_pid: bool = True) -> torch.Tensor:
+    """:func:`sparse_pairs` written into a dense (Qc, G) uint8 code (equals :func:`pair_codes`)."""
+    rows, cols, val = sparse_pairs(q_pid, q_cam, q_scene, g_pid, g_cam, g_scene, junk, g_by_pid,
+                                   drop_negative_pid)
+    code = torch.zeros((len(q_pid), len(g_pid)), dtype=torch.uint8, device=q_pid.device)
+    code[rows, cols] = val
     return code
 
 
@@ -166,7 +188,26 @@ def _score_block(dist: torch.Tensor, code: torch.Tensor, topk: int, g_pidcode: t
     sc = torch.gather(code, 1, order)
     del code
     r, c = torch.nonzero(sc, as_tuple=True)  # row-major: in ranked order within each query
-    v = sc[r, c]
+    out = _metrics_from_ranked_pairs(r, c, sc[r, c], qc)
+    has, start, n_pos = out.pop("_has"), out.pop("_start"), out["n_pos"]
+    if g_pidcode is not None and bool(has.any()):
+        # distinct gallery IDs among non-junk items ranked before the first positive, + 1
+        cpos = out.pop("_cpos")
+        first_col = torch.zeros(qc, dtype=torch.int64, device=dev)
+        first_col[has] = cpos[start[has]]
+        before = (torch.arange(g, device=dev)[None, :] < first_col[:, None]) & (sc < JUNK)
+        ids = torch.where(before, g_pidcode[order], torch.full_like(order, n_pidcodes))
+        seen = torch.zeros(qc, n_pidcodes + 1, dtype=torch.bool, device=dev).scatter_(1, ids, True)
+        out["first_hit"] = torch.where(has, seen[:, :n_pidcodes].sum(dim=1).to(torch.float64) + 1, out["first_hit"])
+    out.pop("_cpos", None)
+    k = min(topk, g)
+    return {**out, "topk_index": order[:, :k], "topk_dist": vals[:, :k], "topk_code": sc[:, :k]}
+
+
+def _metrics_from_ranked_pairs(r: torch.Tensor, c: torch.Tensor, v: torch.Tensor, qc: int) -> dict[str, torch.Tensor]:
+    """AP / INP / first hit from the non-zero codes ``v`` at (row ``r``, 0-based ranked column ``c``),
+    sorted by (row, column). Also returns the positives' row starts and columns (keys ``_*``)."""
+    dev = c.device
     is_junk = v >= JUNK
     is_pos = v == MATCH
     n_junk = torch.bincount(r[is_junk], minlength=qc)
@@ -187,17 +228,57 @@ def _score_block(dist: torch.Tensor, code: torch.Tensor, topk: int, g_pidcode: t
     first[has] = rk[start[has]]
     last[has] = rk[(start + n_pos - 1)[has]]
     inp = n_pos / last
-    if g_pidcode is not None and bool(has.any()):
-        # distinct gallery IDs among non-junk items ranked before the first positive, + 1
-        first_col = torch.zeros(qc, dtype=torch.int64, device=dev)
-        first_col[has] = c[start[has]]
-        before = (torch.arange(g, device=dev)[None, :] < first_col[:, None]) & (sc < JUNK)
-        ids = torch.where(before, g_pidcode[order], torch.full_like(order, n_pidcodes))
-        seen = torch.zeros(qc, n_pidcodes + 1, dtype=torch.bool, device=dev).scatter_(1, ids, True)
-        first = torch.where(has, seen[:, :n_pidcodes].sum(dim=1).to(torch.float64) + 1, nan)
-    k = min(topk, g)
     return {"ap": ap, "inp": inp, "first_hit": first, "n_pos": n_pos, "n_junk": n_junk,
-            "topk_index": order[:, :k], "topk_dist": vals[:, :k], "topk_code": sc[:, :k]}
+            "_has": has, "_start": start, "_cpos": c}
+
+
+def _score_pairs(dist: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, val: torch.Tensor, topk: int,
+                 tie_chunk: int = 1 << 22) -> dict[str, torch.Tensor]:
+    """Metrics of one (Qc, G) block from its sparse non-zero pair codes (ID-based junk rules).
+
+    Same result as :func:`_score_block`, without any dense pass after the sort: the 0-based
+    ranked position of a listed pair (r, c) is #{j: d[r, j] < d[r, c]} (a binary search in the
+    sorted row) plus, only when its distance is tied, the gallery indices below c in its run of
+    equal values (the stable sort's tie-break by gallery index).
+    """
+    qc, g = dist.shape
+    dev = dist.device
+    x = dist[rows, cols]
+    vals, order = torch.sort(dist, dim=1, stable=True)
+    del dist
+    k = min(topk, g)
+    top_index, top_dist = order[:, :k].clone(), vals[:, :k].clone()
+    n_row = torch.bincount(rows, minlength=qc)
+    m = int(n_row.max()) if len(rows) else 0
+    pos = torch.zeros(0, dtype=torch.int64, device=dev)
+    if m:
+        slot = torch.arange(len(rows), device=dev) - (torch.cumsum(n_row, 0) - n_row)[rows]
+        padded = torch.full((qc, m), float("inf"), dtype=vals.dtype, device=dev)
+        padded[rows, slot] = x
+        left = torch.searchsorted(vals, padded, side="left")[rows, slot]
+        right = torch.searchsorted(vals, padded, side="right")[rows, slot]
+        pos = left
+        tied = torch.nonzero(right - left > 1, as_tuple=True)[0]
+        if len(tied):
+            # the tied run of a pair is vals[r, left:right]; count its gallery indices below c
+            width = right[tied] - left[tied]
+            step = max(1, tie_chunk // int(width.max()))
+            for s in range(0, len(tied), step):
+                t, w = tied[s:s + step], width[s:s + step]
+                span = torch.arange(int(w.max()), device=dev)
+                at = (left[t, None] + span[None, :]).clamp(max=g - 1)
+                below = (order[rows[t, None], at] < cols[t, None]) & (span[None, :] < w[:, None])
+                pos[t] += below.sum(dim=1)
+    del order, vals
+    key = torch.sort(rows * g + pos)[1]
+    r, c, v = rows[key], pos[key], val[key]
+    out = _metrics_from_ranked_pairs(r, c, v, qc)
+    for name in ("_has", "_start", "_cpos"):
+        out.pop(name)
+    top_code = torch.zeros((qc, k), dtype=torch.uint8, device=dev)
+    in_top = c < k
+    top_code[r[in_top], c[in_top]] = v[in_top]
+    return {**out, "topk_index": top_index, "topk_dist": top_dist, "topk_code": top_code}
 
 
 def _meta(x, n: int, what: str) -> torch.Tensor:
@@ -261,10 +342,12 @@ def rank_blocks(block: Callable[[int, int], torch.Tensor], n_query: int, n_galle
         dist = block(s, e)
         if junk == "cam_group":
             code = pair_codes(qp[s:e], qcam[s:e], qs[s:e], gp, gcam, gs, junk, qg[s:e], gg, drop_negative_pid)
+            out = _score_block(dist, code, topk, gcode, n_codes)
+            del code
         else:
-            code = sparse_pair_codes(qp[s:e], qcam[s:e], qs[s:e], gp, gcam, gs, junk, by_pid, drop_negative_pid)
-        out = _score_block(dist, code, topk, gcode, n_codes)
-        del dist, code
+            pairs = sparse_pairs(qp[s:e], qcam[s:e], qs[s:e], gp, gcam, gs, junk, by_pid, drop_negative_pid)
+            out = _score_pairs(dist, *pairs, topk)
+        del dist
         # copy: the top-k entries are views of the chunk's full (Qc, G) sort; keeping the views
         # would keep every chunk's sort buffers alive
         parts.append({k: v.cpu().numpy().copy() for k, v in out.items()})
