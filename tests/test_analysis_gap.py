@@ -122,3 +122,19 @@ def test_gap_report_rejects_missing_modality():
     fs = _aligned(5, 2, 4, 0.0, seed=0)
     with pytest.raises(ValueError, match="tir"):
         gap_report(fs, modalities=("rgb", "tir"))
+
+
+def test_default_modalities_leave_out_fused_keys():
+    fs = _aligned(12, 2, 8, 1.0, seed=5)
+    sf = fs["gallery"]
+    n = len(sf.pid)
+    fused = SplitFeatures(pid=sf.pid, camid=sf.camid, scene=sf.scene, index=sf.index,
+                          feats=np.concatenate([sf.feats, sf.feats[:n] + sf.feats[n:]]),
+                          record=np.concatenate([sf.record, np.arange(n)]),
+                          key=np.concatenate([sf.key, np.array(["fused:rgb+nir"] * n)]))
+    rep = gap_report(FeatureSet("synthetic", {"gallery": fused}), n_ids=None, per_id=None, seed=0)
+    assert rep.table["pair"].tolist() == ["rgb-nir"]
+    assert set(rep.mods) == {"rgb", "nir"}
+    both = gap_report(FeatureSet("synthetic", {"gallery": fused}), modalities=["rgb", "fused:rgb+nir"],
+                      n_ids=None, per_id=None, seed=0)
+    assert both.table["pair"].tolist() == ["rgb-fused:rgb+nir"]

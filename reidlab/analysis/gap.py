@@ -212,14 +212,16 @@ def gap_report(features: FeatureSet, split: str = "gallery", modalities: Sequenc
                probe_cv: int = 5) -> GapReport:
     """Gap numbers of one feature set: for each pair of ``modalities``, the metrics of this module.
 
-    Rows of ``features[split]`` whose key is one of ``modalities`` are subsampled with
+    Rows of ``features[split]`` whose key is one of ``modalities`` (default: every key except the
+    ``fused:`` ones) are subsampled with
     :func:`stratified_subsample` (``n_ids`` IDs seen in every modality, ``per_id`` rows per ID
     and modality). ``normalize`` L2-normalises rows first (what cosine retrieval sees), so
     distances are in [0, 2]. The probe uses identity-grouped folds.
     """
     sf = features[split]
-    # Default: every key of the split, in the order they first appear.
-    mods_wanted = list(modalities) if modalities is not None else list(dict.fromkeys(sf.key.astype(str)))
+    # Default: every single-modality key of the split (fused keys are not a modality), in order seen.
+    mods_wanted = (list(modalities) if modalities is not None else
+                   [k for k in dict.fromkeys(sf.key.astype(str)) if not k.startswith("fused:")])
     missing = [m for m in mods_wanted if m not in sf.keys]
     if missing:
         raise ValueError(f"gap_report: split {split!r} of {features.dataset} has no rows for {missing}; "
