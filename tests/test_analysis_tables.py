@@ -156,3 +156,15 @@ def test_registered_tables_match_methods_and_cards() -> None:
     assert cmp.set_index("metric").loc["mAP", "paper"] == 61.9
     with pytest.raises(KeyError, match="unknown table"):
         TABLES["nope"]
+
+
+def test_config_hash_is_canonical_for_defaults() -> None:
+    base = {"method": "hamnet", "dataset": "rgbn300", "lr": 1e-3}
+    # modalities: null means the dataset's modalities
+    assert config_hash({**base, "modalities": None}) == config_hash({**base, "modalities": ["rgb", "nir"]})
+    assert config_hash({**base, "modalities": None}) != config_hash({**base, "modalities": ["rgb"]})
+    # a method override equal to the method's default is no override
+    assert config_hash({**base, "method_overrides": {}}) == config_hash(
+        {**base, "method_overrides": {"use_hsc": True, "use_caid": True}})
+    assert config_hash({**base, "method_overrides": {}}) != config_hash(
+        {**base, "method_overrides": {"use_hsc": False}})

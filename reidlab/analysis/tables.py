@@ -170,9 +170,37 @@ def row_config(spec: TableSpec, row: TableRow, *, preset: str, seed: int, runs_d
 
 
 def config_hash(cfg: Mapping[str, Any]) -> str:
-    """12 hex digits of SHA-256 over the (resolved) config, without the fields in ``_NOT_HASHED``."""
-    d = {k: v for k, v in cfg.items() if k not in _NOT_HASHED}
+    """12 hex digits of SHA-256 over the (resolved) config, without the fields in ``_NOT_HASHED``.
+
+    The config is first made canonical, so that spellings of the same run hash alike:
+    ``modalities: null`` becomes the dataset layout's modalities, and ``method_overrides``
+    entries equal to the method's default are dropped.
+    """
+    d = _canonical({k: v for k, v in cfg.items() if k not in _NOT_HASHED})
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _canonical(d: dict[str, Any]) -> dict[str, Any]:
+    from reidlab.data.errors import DataError
+    from reidlab.data.registry import get_layout
+    from reidlab.methods.registry import default_config
+
+    d = dict(d)
+    if d.get("modalities") is None and d.get("dataset"):
+        try:
+            mods = tuple(get_layout(d["dataset"]).modalities)
+        except DataError:  # not a registered layout: keep as given
+            mods = ()
+        if mods:
+            d["modalities"] = list(mods)
+    if d.get("method_overrides") and d.get("method"):
+        try:
+            defaults = default_config(d["method"])
+        except (ValueError, NotImplementedError):  # a method outside the registry: keep as given
+            defaults = {}
+        d["method_overrides"] = {k: v for k, v in d["method_overrides"].items()
+                                 if k not in defaults or defaults[k] != v}
+    return d
 
 
 def _resolve(d: Mapping[str, Any]) -> dict[str, Any]:
