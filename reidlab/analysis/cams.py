@@ -42,7 +42,11 @@ def _class_vector(class_idx: int | Sequence[int] | torch.Tensor | None, default:
     elif isinstance(class_idx, (int, np.integer)):
         c = torch.full((b,), int(class_idx), dtype=torch.long)
     else:
-        c = torch.tensor(np.array(class_idx), dtype=torch.long).reshape(-1)
+        if torch.is_tensor(class_idx) or isinstance(class_idx, np.ndarray):
+            items = class_idx.reshape(-1).tolist()
+        else:
+            items = list(class_idx)  # ints, numpy or 0-d tensor scalars
+        c = torch.tensor([int(v) for v in items], dtype=torch.long)
         if len(c) != b:
             raise ValueError(f"class_idx has {len(c)} entries for a batch of {b}")
     if (c < 0).any() or (c >= num_classes).any():
