@@ -5,7 +5,7 @@ config, registered with :func:`reidlab.methods.registry.register_method`.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import torch
 from torch import nn
@@ -15,20 +15,38 @@ class ReIDMethod(nn.Module):
     """Base class.
 
     * ``modalities`` — the modalities the model consumes, canonical order (e.g. ``("rgb", "nir")``).
-    * ``forward(images)`` — ``images`` maps modality -> float tensor (B, 3, H, W); returns a dict
-      of training outputs (logits, features, CAMs...) that ``loss`` understands.
+    * ``forward(images, present=None)`` — ``images`` maps modality -> float tensor (B_m, 3, H, W);
+      returns a dict of training outputs that ``loss`` understands. Aligned data: every B_m = B and
+      ``present`` is None. Unaligned data (HOSS, UCM-VeID; only methods with
+      ``accepts_missing = True`` are given such batches): ``images[m]`` holds *only* the samples that
+      have modality m and ``present[m]`` is a bool mask (B,) of their batch positions
+      (``images[m].shape[0] == present[m].sum()``); no placeholder image ever reaches a model.
     * ``loss(outputs, labels)`` — labels (B,) int64 in ``0..num_classes-1``; returns the total loss
       (scalar tensor) and a dict of named float parts for logging.
     * ``embed(images)`` — eval mode embeddings; returns a dict whose keys follow
       :mod:`reidlab.eval.features`: one entry per modality it can embed alone (``"rgb"``,
       ``"nir"``...) and, when the method has its own fusion, ``fused_key(modalities)``.
-      Each value is (B, D) float.
+      Each value is (B, D) float. ``embedding_keys()`` lists those keys.
+    * ``class_logits(outputs)`` — per-modality class logits (B_m, C) from ``forward``'s outputs, for
+      CAM tools; ``{}`` when the method has none.
+    * ``feature_norm`` — how evaluation features are normalised as the method's public code does
+      (``"l2"`` or ``"none"``); the feature extractor applies it and records it in every result.
+    * ``param_groups()`` — optimiser parameter groups.
+    * ``training_step(batch, ctx)`` — one optimisation step on a batch; the default is forward ->
+      loss -> one backward -> one optimiser step through ``ctx`` (see
+      :class:`reidlab.engine.trainer.StepContext`); a method with several updates per batch (PORSCHE's
+      progressive two-step schedule) overrides it.
     """
 
     name: str = "base"
     modalities: tuple[str, ...] = ()
+    #: True when forward/loss take unaligned batches (``present`` masks, see above).
+    accepts_missing: ClassVar[bool] = False
+    #: evaluation feature normalisation: "l2" (metric-learning embeddings) or "none".
+    feature_norm: ClassVar[str] = "none"
 
-    def forward(self, images: Mapping[str, torch.Tensor]) -> dict[str, Any]:  # pragma: no cover - abstract
+    def forward(self, images: Mapping[str, torch.Tensor],
+                present: Mapping[str, torch.Tensor] | None = None) -> dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def loss(self, outputs: Mapping[str, Any], labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:  # pragma: no cover
@@ -37,6 +55,14 @@ class ReIDMethod(nn.Module):
     @torch.no_grad()
     def embed(self, images: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:  # pragma: no cover
         raise NotImplementedError
+
+    def embedding_keys(self) -> tuple[str, ...]:
+        """Keys ``embed`` returns when given every modality: the modalities, then any fused key."""
+        return tuple(self.modalities)
+
+    def class_logits(self, outputs: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        """Per-modality class logits (B_m, C) from ``forward``'s outputs; ``{}`` when there are none."""
+        return {}
 
     def param_groups(self) -> list[dict]:
         """Optimiser parameter groups; override to give heads another lr."""

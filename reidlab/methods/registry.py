@@ -29,7 +29,7 @@ from reidlab.methods.base import ReIDMethod
 __all__ = ["create_method", "default_config", "list_methods", "register_method"]
 
 _REGISTRY: dict[str, tuple[type[ReIDMethod], dict[str, Any]]] = {}
-_NOT_METHODS = {"base", "registry", "backbones", "losses"}
+_NOT_METHODS = {"base", "registry", "backbones", "losses", "specs"}
 _loaded = False
 
 # Methods of the papers in shared/seeds that reidlab does not implement yet: asking for one
