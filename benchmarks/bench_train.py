@@ -13,7 +13,7 @@ For each method it prints:
 
 Everything is built with the engine's own blocks (``resolve_config``, ``load_data``,
 ``build_transforms``, ``ReIDImageDataset``, ``build_sampler``, ``build_model``,
-``build_optimizer``); the step body mirrors the inner loop of ``reidlab.engine.train``.
+``build_optimizer``); the step body mirrors the inner loop of ``reidlab.engine.trainer``.
 The first ``--warmup`` steps are not timed; on CUDA every timer is bracketed by
 ``torch.cuda.synchronize()``.
 
@@ -48,7 +48,7 @@ if str(REPO) not in sys.path:
 from reidlab.data.torch_dataset import ReIDImageDataset  # noqa: E402
 from reidlab.data.transforms import build_transforms  # noqa: E402
 from reidlab.engine.config import TrainConfig, resolve_config  # noqa: E402
-from reidlab.engine.train import (_autocast, _forward_accepts_present, _to_float, build_model,  # noqa: E402
+from reidlab.engine.trainer import (_autocast, _forward_accepts_present, _to_float, build_model,  # noqa: E402
                                   build_optimizer, build_sampler, load_data, resolve_device)
 from reidlab.utils import derive_seed, seed_everything, worker_init_fn  # noqa: E402
 

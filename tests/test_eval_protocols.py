@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from reidlab.eval import FeatureSet, SplitFeatures, evaluate, evaluate_all, fused_key, get_protocol, list_protocols
-from reidlab.eval.engine import ProtocolUnsupported, build_side
+from reidlab.eval.scoring import ProtocolUnsupported, build_side
 
 DIM = 16
 PER_QUERY_COLS = ["query", "key", "pid", "camid", "scene", "ap", "inp", "first_hit", "n_pos", "n_junk", "skipped",

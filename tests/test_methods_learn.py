@@ -2,7 +2,7 @@
 
 The untrained baseline is computed here, not assumed: the engine's own building blocks
 (``resolve_config``, ``load_data``, ``build_model`` after ``seed_everything(derive_seed(seed, "init"))``,
-exactly as ``reidlab.engine.train`` initialises its model) give the network the run starts from;
+exactly as ``reidlab.engine.trainer`` initialises its model) give the network the run starts from;
 it is embedded with ``extract_features_for`` and scored with ``evaluate_features`` under the
 same protocol as the trained run's ``results``. ``test_baseline_is_the_engines_initial_model``
 checks that this really is the run's starting point (a zero-lr epoch leaves the engine's
@@ -25,7 +25,7 @@ import torch
 
 from reidlab.engine import TrainConfig, resolve_config, train
 from reidlab.engine.checkpoint import load_checkpoint
-from reidlab.engine.train import build_model, evaluate_features, extract_features_for, load_data
+from reidlab.engine.trainer import build_model, evaluate_features, extract_features_for, load_data
 
 pytestmark = pytest.mark.slow
 

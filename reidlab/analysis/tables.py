@@ -2,7 +2,7 @@
 
 A :class:`TableSpec` lists rows (label, method, config overrides, the protocols the row is
 evaluated on, and how to find the paper's row in the data card) and columns (protocols).
-:func:`run_table` trains each row once through :func:`reidlab.engine.train.train` — or
+:func:`run_table` trains each row once through :func:`reidlab.engine.trainer.train` — or
 reuses the run folder ``runs_dir/<method>-<hash>`` whose resolved config hashes the same
 (the hash covers every field that changes the numbers; not output paths, device or
 worker count) — and returns one row per (table row, protocol). :func:`compare_with_paper`
@@ -229,7 +229,7 @@ def ensure_run(cfg: Mapping[str, Any], runs_dir: str | Path, *, reuse: bool = Tr
     ``resolve_fn(cfg_dict)`` default to the engine's ``train`` / ``load_run`` / ``resolve_config``.
     """
     if train_fn is None:
-        from reidlab.engine.train import train as _train
+        from reidlab.engine.trainer import train as _train
 
         train_fn = lambda d: _train(d, progress=progress)  # noqa: E731
     if load_fn is None:

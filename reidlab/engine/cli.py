@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from reidlab.engine.train import train
+    from reidlab.engine.trainer import train
 
     run = train(args.config, args.overrides, resume=args.resume, progress=not args.no_progress)
     if run is not None:
@@ -40,7 +40,7 @@ def _extract(args: argparse.Namespace) -> int:
     from reidlab.data.transforms import build_transforms
     from reidlab.engine.extract import extract_features
     from reidlab.engine.runs import load_run
-    from reidlab.engine.train import load_data
+    from reidlab.engine.trainer import load_data
 
     run = load_run(args.run_dir)
     cfg = run.config

@@ -15,7 +15,7 @@ from reidlab.engine.config import TrainConfig, load_config
 
 @dataclass
 class Run:
-    """A training run folder (see :mod:`reidlab.engine.train` for its files).
+    """A training run folder (see :mod:`reidlab.engine.trainer` for its files).
 
     ``history``: one row per epoch (columns epoch, lr, images_per_s, time_s, loss and the
     method's loss parts; ``eval`` holds the evaluation records where one was run).
@@ -32,7 +32,7 @@ class Run:
 
     def load_model(self, device: str | torch.device = "cpu") -> torch.nn.Module:
         """The method rebuilt from the config and the checkpoint's weights (eval mode)."""
-        from reidlab.engine.train import build_model
+        from reidlab.engine.trainer import build_model
 
         ckpt = load_checkpoint(self.paths["checkpoint"], map_location="cpu")
         model = build_model(self.config, int(ckpt["num_classes"]), tuple(ckpt["modalities"]))
@@ -47,7 +47,7 @@ class Run:
 
 
 def load_run(run_dir: str | Path) -> Run:
-    """Open a run folder written by :func:`reidlab.engine.train`."""
+    """Open a run folder written by :func:`reidlab.engine.trainer`."""
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.yaml"
     if not cfg_path.exists():

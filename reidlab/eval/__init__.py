@@ -4,7 +4,7 @@
 ``evaluate_all(features)`` -> one row per supported protocol; ``reidlab eval FEATURES.npz
 --protocol NAME`` on the command line. See ``reidlab/eval/README.md``.
 """
-from .engine import EvalResult, ProtocolUnsupported, evaluate, evaluate_all
+from .scoring import EvalResult, ProtocolUnsupported, evaluate, evaluate_all
 from .features import FeatureSet, SplitFeatures, fused_key
 from .metrics import RankingResult, rank_distances, rank_features
 from .protocols import Protocol, get_protocol, list_protocols, register_protocol

@@ -48,7 +48,7 @@ def _format(df: pd.DataFrame) -> str:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from .engine import evaluate, evaluate_all
+    from .scoring import evaluate, evaluate_all
     from .features import FeatureSet
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -3,7 +3,7 @@
 A :class:`Protocol` says *everything* that changes a published number: which splits and
 modalities form the query and gallery sides, how a multi-modal tuple becomes one feature,
 which gallery items are junk for a query, how the gallery is sampled, how many seeded trials
-are run and how they are aggregated. Every :class:`~reidlab.eval.engine.EvalResult` carries
+are run and how they are aggregated. Every :class:`~reidlab.eval.scoring.EvalResult` carries
 the protocol's ``name``.
 
 Names are ``<dataset>/<variant>`` in lower case: ``rgbn300/rgb-nir`` (multi-modal, fused),
