@@ -26,10 +26,11 @@ from typing import Any, Callable, Sequence
 from reidlab import MODALITIES
 from reidlab.methods.base import ReIDMethod
 
-__all__ = ["create_method", "default_config", "list_methods", "register_method"]
+__all__ = ["create_method", "default_config", "list_methods", "register_method", "smoke_setup"]
 
 _REGISTRY: dict[str, tuple[type[ReIDMethod], dict[str, Any]]] = {}
 _NOT_METHODS = {"base", "registry", "backbones", "losses", "specs"}
+_SMOKE: dict[str, dict[str, Any]] = {}
 _loaded = False
 
 # Methods of the papers in shared/seeds that reidlab does not implement yet: asking for one
@@ -41,8 +42,14 @@ PLANNED: dict[str, str] = {
 }
 
 
-def register_method(name: str, default_config: dict[str, Any]) -> Callable[[type[ReIDMethod]], type[ReIDMethod]]:
-    """Class decorator registering a :class:`ReIDMethod` subclass under ``name``."""
+def register_method(name: str, default_config: dict[str, Any], *, smoke: dict[str, Any] | None = None
+                    ) -> Callable[[type[ReIDMethod]], type[ReIDMethod]]:
+    """Class decorator registering a :class:`ReIDMethod` subclass under ``name``.
+
+    ``smoke``: how the registry-parametrised tests train this method in seconds on the CPU:
+    ``{"dataset": "rgbn300", "modalities": ["rgb", "nir"], "overrides": {TrainConfig fields}}``
+    (dataset defaults to rgbn300, modalities to the dataset's, overrides to none).
+    """
 
     def deco(cls: type[ReIDMethod]) -> type[ReIDMethod]:
         if not (isinstance(cls, type) and issubclass(cls, ReIDMethod)):
@@ -51,6 +58,7 @@ def register_method(name: str, default_config: dict[str, Any]) -> Callable[[type
             raise ValueError(f"method {name!r} is already registered by {_REGISTRY[name][0].__module__}")
         cls.name = name
         _REGISTRY[name] = (cls, copy.deepcopy(dict(default_config)))
+        _SMOKE[name] = {"dataset": "rgbn300", "modalities": None, "overrides": {}, **copy.deepcopy(smoke or {})}
         return cls
 
     return deco
@@ -82,6 +90,12 @@ def _lookup(name: str) -> tuple[type[ReIDMethod], dict[str, Any]]:
     if name not in _REGISTRY:
         raise ValueError(f"unknown method {name!r}; registered: {sorted(_REGISTRY)}")
     return _REGISTRY[name]
+
+
+def smoke_setup(name: str) -> dict[str, Any]:
+    """The method's smoke set-up for tests: ``{"dataset", "modalities", "overrides"}`` (see :func:`register_method`)."""
+    _lookup(name)
+    return copy.deepcopy(_SMOKE[name])
 
 
 def default_config(name: str) -> dict[str, Any]:
