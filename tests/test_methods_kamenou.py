@@ -23,10 +23,10 @@ def test_loss_is_eq12_of_its_terms():
     model = create_method("kamenou", 4, ("rgb", "tir"), **TINY)
     images, labels = _batch(("rgb", "tir"))
     out = model(images)
-    assert out["r"]["rgb"].shape == (8, 512) and out["e"]["tir"].shape == (8, 16) and out["c"]["rgb"].shape == (8, 4)
+    assert out["bn_feat"]["rgb"].shape == (8, 512) and out["embedding"]["tir"].shape == (8, 16) and out["logits"]["rgb"].shape == (8, 4)
     total, parts = model.loss(out, labels)
-    v_r, t_r, v_e, t_e = out["r"]["rgb"], out["r"]["tir"], out["e"]["rgb"], out["e"]["tir"]
-    cls = cross_entropy_ls(out["c"]["rgb"], labels, 0.1) + cross_entropy_ls(out["c"]["tir"], labels, 0.1)
+    v_r, t_r, v_e, t_e = out["bn_feat"]["rgb"], out["bn_feat"]["tir"], out["embedding"]["rgb"], out["embedding"]["tir"]
+    cls = cross_entropy_ls(out["logits"]["rgb"], labels, 0.1) + cross_entropy_ls(out["logits"]["tir"], labels, 0.1)
     rll = ranked_list_loss(v_e, labels) + ranked_list_loss(t_e, labels)
     cos = cosine_alignment_loss(v_r, t_r)
     cd = cross_modal_ranked_list_loss(v_e, t_e, labels)
@@ -55,7 +55,7 @@ def test_table_i_rows_switch_parts_and_embedding():
         assert set(parts) == keys, row
         if row == "Baseline":  # no FC_e, no L_cos: L = L_cls + L_rll on V_r, T_r
             assert total.item() == pytest.approx(parts["cls"] + parts["rll"], rel=1e-5)
-            assert torch.equal(out["e"]["rgb"], out["r"]["rgb"])
+            assert torch.equal(out["embedding"]["rgb"], out["bn_feat"]["rgb"])
         model.eval()
         emb = model.embed(images)
         assert set(emb) == {"rgb", "nir", fused_key(("rgb", "nir"))}
