@@ -13,15 +13,11 @@ from reidlab.methods.losses import (cosine_alignment_loss, cross_entropy_ls, cro
 TINY = {"backbone": "tiny", "pretrained": False, "embed_dim": 16}
 
 
-def _batch(mods, b=8, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return {m: torch.randn(b, 3, 64, 32, generator=g) for m in mods}, torch.arange(b) // 2
 
-
-def test_loss_is_eq12_of_its_terms():
+def test_loss_is_eq12_of_its_terms(make_batch):
     torch.manual_seed(0)
     model = create_method("kamenou", 4, ("rgb", "tir"), **TINY)
-    images, labels = _batch(("rgb", "tir"))
+    images, labels = make_batch(("rgb", "tir"))
     out = model(images)
     assert out["bn_feat"]["rgb"].shape == (8, 512) and out["embedding"]["tir"].shape == (8, 16) and out["logits"]["rgb"].shape == (8, 4)
     total, parts = model.loss(out, labels)
@@ -36,8 +32,8 @@ def test_loss_is_eq12_of_its_terms():
     assert total.item() == pytest.approx(0.5 * (cls + rll).item() + 0.5 * cos.item() + 3.0 * cd.item(), rel=1e-5)
 
 
-def test_table_i_rows_switch_parts_and_embedding():
-    images, labels = _batch(("rgb", "nir"))
+def test_table_i_rows_switch_parts_and_embedding(make_batch):
+    images, labels = make_batch(("rgb", "nir"))
     expected = {
         "Baseline": ({"cls", "rll"}, 512),
         "Baseline + FC_e": ({"cls", "rll"}, 16),
@@ -62,10 +58,10 @@ def test_table_i_rows_switch_parts_and_embedding():
         assert emb["rgb"].shape == (8, dim), row
 
 
-def test_cross_modal_embedding_of_one_modality():
+def test_cross_modal_embedding_of_one_modality(make_batch):
     torch.manual_seed(0)
     model = create_method("kamenou", 4, ("rgb", "nir"), **TINY).eval()
-    images, _ = _batch(("rgb", "nir"))
+    images, _ = make_batch(("rgb", "nir"))
     both = model.embed(images)
     only_nir = model.embed({"nir": images["nir"]})
     assert set(only_nir) == {"nir"}
