@@ -118,3 +118,26 @@ def test_code_form_triplet_and_class_aware_embedding(make_batch):
     assert not torch.allclose(emb[fused_key(("rgb", "nir"))], emb["rgb"] + emb["nir"], atol=1e-3)
     with pytest.raises(ValueError, match="hsc_form"):
         create_method("hamnet", 4, ("rgb", "nir"), hsc_form="cosine", **TINY)
+
+
+def test_default_config_is_the_papers():
+    from reidlab.methods import default_config
+
+    h = default_config("hamnet")
+    assert (h["hsc_weight"], h["hsc_form"], h["use_hsc"], h["use_caid"]) == (0.001, "paper", True, True)
+    assert (h["epochs"], h["warmup_epochs"], h["warmup_start_lr"], h["optimizer"]) == (120, 10, 3.5e-5, "adam")
+    assert h["backbone"] == "resnet50" and h["lr"] == 3.5e-4 and h["milestones"] == [40, 70]
+    with pytest.raises(ValueError, match=">= 2 modalities"):
+        create_method("hamnet", 4, ("rgb",), **TINY)
+
+
+def test_three_streams(make_batch):
+    """HAMNet on RGBNT100's three spectra (the smoke set-up uses two)."""
+    mods = ("rgb", "nir", "tir")
+    model = create_method("hamnet", 4, mods, **TINY)
+    images, labels = make_batch(mods)
+    out = model(images)
+    total, parts = model.loss(out, labels)
+    assert torch.isfinite(total) and {"hsc", "caid"} <= set(parts) and out["alpha"].shape == (8, 4, 3)
+    assert set(model.class_logits(out)) == set(mods)
+    assert set(model.eval().embed(images)) == set(model.embedding_keys()) == {*mods, fused_key(mods)}

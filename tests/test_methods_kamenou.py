@@ -70,3 +70,13 @@ def test_cross_modal_embedding_of_one_modality(make_batch):
         model.embed({"tir": images["nir"]})
     with pytest.raises(ValueError, match="lambda_cos"):
         create_method("kamenou", 4, ("rgb", "nir"), lambda_cos=1.0, **TINY)
+
+
+def test_default_config_is_the_papers():
+    from reidlab.methods import default_config
+
+    k = default_config("kamenou")
+    assert (k["lambda_cos"], k["cd_rll_weight"], k["embed_dim"], k["rll_margin"]) == (0.5, 3.0, 512, 0.4)
+    assert (k["P"], k["K"], k["label_smoothing"]) == (8, 4, 0.1)
+    with pytest.raises(ValueError, match="exactly two"):
+        create_method("kamenou", 4, ("rgb", "nir", "tir"), **TINY)

@@ -59,3 +59,10 @@ def test_msn_sums_stream_losses_and_features(make_batch):
     # the rgb embedding depends only on the rgb image
     other = dict(images, nir=torch.zeros_like(images["nir"]))
     assert torch.allclose(model.embed(other)["rgb"], emb["rgb"], atol=1e-6)
+
+
+def test_modality_counts():
+    with pytest.raises(ValueError, match="exactly one"):
+        create_method("one_stream", 4, ("rgb", "nir"), **TINY)
+    with pytest.raises(ValueError, match=">= 2 modalities"):
+        create_method("msn", 4, ("rgb",), **TINY)

@@ -206,7 +206,7 @@ def compare_with_paper(ours_df: pd.DataFrame, spec: TableSpec, *, metrics: Seque
     NaN where the paper has no number), ``diff`` = ours - paper.
 
     ``paper_df`` defaults to ``reidlab.data.cards.paper_results(spec.dataset, table, paper)``.
-    Raises ValueError when a row's ``paper_match`` selects several paper rows for one protocol.
+    A row with an empty ``paper_match`` (not in the paper) gets NaN. Raises ValueError when a row's ``paper_match`` selects several paper rows for one protocol.
     """
     if spec.paper is None:
         raise ValueError(f"table {spec.name} names no paper table to compare with")
@@ -221,6 +221,8 @@ def compare_with_paper(ours_df: pd.DataFrame, spec: TableSpec, *, metrics: Seque
         if row is None:
             raise ValueError(f"row {o['row']!r} is not in table {spec.name}")
         sel = paper_df[paper_df["protocol"] == o["protocol"]] if "protocol" in paper_df else paper_df
+        if not row.paper_match:  # a row of reidlab's own, not printed in the paper
+            sel = sel.iloc[:0]
         for col, val in row.paper_match.items():
             sel = sel[sel[col].astype(str) == str(val)]  # exact: the card writes the row labels
         if len(sel) > 1:
