@@ -324,8 +324,12 @@ class Porsche(ReIDMethod):
                 raise ValueError(f"porsche needs a ResNet backbone (stem + layer1..4); {config['backbone']!r} has no {attr}")
         stem = nn.Sequential(body.conv1, body.bn1, body.act1, body.maxpool)
         self.stems = nn.ModuleDict({m: copy.deepcopy(stem) for m in self.modalities})
-        self.stages = nn.ModuleList([body.layer1, body.layer2, body.layer3, body.layer4])
-        del net, body, stem
+        # the shared trunk stays a reidlab Backbone (CAM tools, pretrained loading) without its own stem:
+        # ``self.trunk(stem_output)`` runs layer1..4
+        for attr in ("conv1", "bn1", "act1", "maxpool"):
+            setattr(body, attr, nn.Identity())
+        self.trunk = net
+        del body, stem
         chans = [self._out_channels(s) for s in self.stages]
         d, mid = int(config["neck_dim"]), int(config["neck_mid"])
         self.blocks = nn.ModuleDict({"layer3": ConvBlock(chans[2], mid, d), "layer4": ConvBlock(chans[3], mid, d)})
@@ -345,6 +349,12 @@ class Porsche(ReIDMethod):
         self._warned: set = set()
 
     # -- building blocks
+
+    @property
+    def stages(self) -> list[nn.Module]:
+        """The shared residual stages layer1..4 (modules of ``self.trunk``)."""
+        b = self.trunk.body
+        return [b.layer1, b.layer2, b.layer3, b.layer4]
 
     @staticmethod
     def _out_channels(stage: nn.Module) -> int:
