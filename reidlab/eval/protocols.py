@@ -218,6 +218,14 @@ _register_aligned("msvr310", _RGBNT, "same_scene", query_split="query3", aliases
 _register_aligned("msvr310", _RGBNT, "same_cam", suffix="@samecam", query_split="query3", aliases_split=("query",),
                   subsets=False, cross=False, note="junk: same ID + same camera (NOT comparable with the same-scene rule)")
 _register_aligned("wmveid863", _RGBNT, "same_cam", note="junk: same ID + same camera")
+# PORSCHE's public code evaluates MSVR310 visible <-> near-infrared with the Market rule (same ID + same
+# camera), not the same-scene rule of the MSVR310 papers: registered under its own name beside the scene rule.
+for _q, _g in (("rgb", "nir"), ("nir", "rgb")):
+    register_protocol(Protocol(
+        name=f"msvr310/{_q}2{_g}@samecam", dataset="msvr310", query_split="query3", gallery_split="gallery",
+        query_split_aliases=("query",), query_modalities=(_q,), gallery_modalities=(_g,), junk="same_cam",
+        description=f"cross-modal {_q.upper()} query -> {_g.upper()} gallery as PORSCHE's public code evaluates it; "
+                    "junk: same ID + same camera (NOT comparable with msvr310/" + f"{_q}2{_g}, same-scene rule)"))
 
 for _q, _g in (("rgb", "tir"), ("tir", "rgb")):
     for _samp, _shots in (("single_shot", 1), ("multi_shot", 10)):

@@ -208,7 +208,7 @@ def evaluate(features: FeatureSet | str, protocol: Protocol | str, *, metric: st
              rerank: bool | dict | RerankParams | None = None, qe: int | None = None, device: str = "cpu",
              fusion: str | None = None, topk: int = 10, n_boot: int = 1000, boot_seed: int = 0,
              chunk_mb: float = 256.0, memory_budget_gb: float = 4.0, check_dataset: bool = True,
-             progress: bool = False) -> EvalResult:
+             progress: bool = False, scorer: Any = None, shortlist: int | None = None) -> EvalResult:
     """Evaluate ``features`` under ``protocol`` (a :class:`Protocol` or registered name).
 
     ``metric``: ``euclidean`` or ``cosine``. ``rerank``: True for k-reciprocal defaults (20/6/0.3)
@@ -216,6 +216,10 @@ def evaluate(features: FeatureSet | str, protocol: Protocol | str, *, metric: st
     expansion with that many gallery neighbours. ``fusion`` overrides the protocol's fusion for
     multi-modal sides (e.g. ``method`` to use a method's ``fused:...`` rows). ``device``: torch
     device for distances and sorting. ``check_dataset``: refuse features of another dataset.
+    ``scorer``: a :class:`reidlab.eval.pairwise.PairScorer` (e.g. PORSCHE's matcher) ranks instead of the
+    feature distance, on (query chunk x gallery chunk) blocks; ``shortlist`` N re-scores only the N nearest
+    gallery items of each query by ``metric`` on the features (None = exhaustive). The summary then reports
+    ``scorer``, ``shortlist``, ``scorer_seconds`` and ``scorer_pairs``.
     """
     if isinstance(features, str):
         features = FeatureSet.load(features)
@@ -234,6 +238,10 @@ def evaluate(features: FeatureSet | str, protocol: Protocol | str, *, metric: st
                          f"{q.feats.shape[1]}, gallery {g_all.feats.shape[1]} (concat needs the same modality "
                          "count on both sides; use sum or mean)")
     rr = _as_rerank(rerank)
+    if scorer is None and shortlist is not None:
+        raise ValueError("shortlist needs a scorer (evaluate(..., scorer=matcher_scorer(model, tokens), shortlist=N))")
+    if scorer is not None and (rr is not None or qe):
+        raise ValueError("a pairwise scorer ranks by its own distances: rerank / qe apply to feature distances only")
     trials, frames, cmcs = [], [], []
     aps, inps, fhs, skipped = [], [], [], []
     for t in range(proto.trials):
@@ -243,7 +251,15 @@ def evaluate(features: FeatureSet | str, protocol: Protocol | str, *, metric: st
         meta = dict(q_pid=q.pid, g_pid=g.pid, q_camid=q.camid, g_camid=g.camid, q_scene=q.scene, g_scene=g.scene,
                     junk=proto.junk, cam_groups=proto.cam_group_map, drop_negative_pid=proto.drop_negative_pid,
                     topk=topk, chunk_mb=chunk_mb, device=device, progress=progress)
-        if rr is not None:
+        if scorer is not None:
+            from .metrics import rank_blocks
+            from .pairwise import scorer_blocks
+
+            scorer.bind(q, g)
+            block = scorer_blocks(scorer, len(q.pid), len(g.pid), shortlist=shortlist, q_feats=q.feats,
+                                  g_feats=g.feats, metric=metric, device=device)
+            res = rank_blocks(block, len(q.pid), len(g.pid), **meta)
+        elif rr is not None:
             dist = k_reciprocal_rerank(qf, g.feats, rr, metric=metric, memory_budget_gb=memory_budget_gb,
                                        progress=progress)
             res = rank_distances(dist, **meta)
@@ -273,6 +289,12 @@ def evaluate(features: FeatureSet | str, protocol: Protocol | str, *, metric: st
         "n_skipped": int(sum(skipped)), "n_excluded_query": q.n_excluded, "n_excluded_gallery": g_all.n_excluded,
         "n_excluded": q.n_excluded + g_all.n_excluded,
     }
+    if scorer is not None:
+        from .pairwise import score_summary
+
+        summary.update(score_summary(scorer, shortlist))
+        if shortlist is not None:
+            summary["shortlist_metric"] = metric
     if proto.trials > 1:
         summary["n_skipped_per_trial"] = skipped
     for m in METRIC_NAMES:

@@ -209,24 +209,36 @@ class _MatchLayer(nn.Module):
         for w in (self.proj.weight, self.fc2.weight, self.fc3.weight):
             nn.init.xavier_uniform_(w)
 
+    def _prior(self, hw: tuple[int, int]) -> torch.Tensor:
+        prior = (self.prior + self.prior.t()) / 2 if self.symmetric else self.prior
+        return _resize_prior(prior, self.grid, hw).sigmoid()
+
+    def _head(self, s: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+        """Similarities (M, n_g, n_q) -> scores (M,): max over gallery / query tokens, BN-FC-BN-ReLU-FC each, summed."""
+        m = s.shape[0]
+        both = torch.stack((s.amax(dim=1), s.amax(dim=2)), dim=1)      # (M, 2, n)
+        # the fixed-size MLP expects the configured token count: resample other grids to it
+        if s.shape[-1] != self.fc2.in_features:
+            both = F.interpolate(both.reshape(-1, 1, *hw), size=self.grid, mode="bilinear",
+                                 align_corners=False).reshape(m, 2, -1)
+        x = self.bn1(both.reshape(-1, 1, both.shape[-1])).reshape(-1, both.shape[-1])
+        x = self.fc3(F.relu(self.bn2(self.fc2(x))))                   # (2M, 1)
+        return self.bn3(x.reshape(-1, 2).sum(1, keepdim=True)).reshape(m)
+
     def forward(self, q: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         nq, h, w, d = q.shape
         ng = g.shape[0]
-        n = h * w
-        prior = (self.prior + self.prior.t()) / 2 if self.symmetric else self.prior
-        prior = _resize_prior(prior, self.grid, (h, w))
-        qk = self.proj(q.reshape(nq, n, d))
-        gk = self.proj(g.reshape(ng, n, d))
-        s = torch.einsum("qtd,gsd->qgst", qk, gk) * prior.sigmoid()   # (Nq, Ng, n_g, n_q)
-        s = s.reshape(nq * ng, n, n)
-        both = torch.stack((s.amax(dim=1), s.amax(dim=2)), dim=1)      # (NqNg, 2, n): max over g / q tokens
-        # the fixed-size MLP expects the configured token count: resample other grids to it
-        if n != self.fc2.in_features:
-            both = F.interpolate(both.reshape(-1, 1, h, w), size=self.grid, mode="bilinear",
-                                 align_corners=False).reshape(nq * ng, 2, -1)
-        x = self.bn1(both.reshape(-1, 1, both.shape[-1])).reshape(-1, both.shape[-1])
-        x = self.fc3(F.relu(self.bn2(self.fc2(x))))                   # (NqNg*2, 1)
-        return self.bn3(x.reshape(-1, 2).sum(1, keepdim=True)).reshape(nq, ng)
+        qk = self.proj(q.reshape(nq, h * w, d))
+        gk = self.proj(g.reshape(ng, h * w, d))
+        s = torch.einsum("qtd,gsd->qgst", qk, gk) * self._prior((h, w))   # (Nq, Ng, n_g, n_q)
+        return self._head(s.reshape(nq * ng, h * w, h * w), (h, w)).reshape(nq, ng)
+
+    def pairs(self, q: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """Scores of aligned pairs (q[i], g[i]): (P, h, w, d) x (P, h, w, d) -> (P,)."""
+        p, h, w, d = q.shape
+        qk = self.proj(q.reshape(p, h * w, d))
+        gk = self.proj(g.reshape(p, h * w, d))
+        return self._head(torch.einsum("ptd,psd->pst", qk, gk) * self._prior((h, w)), (h, w))
 
 
 class TokenMatcher(nn.Module):
@@ -252,6 +264,15 @@ class TokenMatcher(nn.Module):
         score = sum(layer(a, b) for layer, a, b in zip(self.layers, qs, gs))
         nq, ng = score.shape
         return self.norm(score.reshape(-1, 1)).reshape(nq, ng)
+
+    def pairs(self, q: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """Logits (P,) of aligned pairs (q[i], g[i]); in eval mode equal to the diagonal of ``forward(q, g)``."""
+        if q.shape != g.shape or q.shape[-1] != self.d * len(self.layers):
+            raise ValueError(f"matcher pairs: token maps {tuple(q.shape)} and {tuple(g.shape)} must both be "
+                             f"(P, h, w, {self.d * len(self.layers)})")
+        qs, gs = q.chunk(len(self.layers), dim=-1), g.chunk(len(self.layers), dim=-1)
+        score = sum(layer.pairs(a, b) for layer, a, b in zip(self.layers, qs, gs))
+        return self.norm(score.reshape(-1, 1)).reshape(-1)
 
 
 def _fit_grid(size: tuple[int, int], stride: int, grid: int, where: str, warned: set) -> tuple[int, int]:
@@ -541,9 +562,19 @@ class Porsche(ReIDMethod):
             raise ValueError("porsche was built with pom=False: it has no matcher; rank by the global feature")
         return self.matchers[level or self.config["test_level"]](q_tokens, g_tokens)
 
+    @torch.no_grad()
     def match_distance(self, q_tokens: torch.Tensor, g_tokens: torch.Tensor, level: str | None = None) -> torch.Tensor:
         """Public code's test distance 1 - sigmoid(score / score_scale), (Nq, Ng) in (0, 1)."""
         return 1.0 - torch.sigmoid(self.match_scores(q_tokens, g_tokens, level).float() / self.config["score_scale"])
+
+    @torch.no_grad()
+    def match_pair_distance(self, q_tokens: torch.Tensor, g_tokens: torch.Tensor, level: str | None = None
+                            ) -> torch.Tensor:
+        """:meth:`match_distance` of aligned pairs (P,) (the shortlist re-scoring)."""
+        if not self.config["pom"]:
+            raise ValueError("porsche was built with pom=False: it has no matcher; rank by the global feature")
+        s = self.matchers[level or self.config["test_level"]].pairs(q_tokens, g_tokens)
+        return 1.0 - torch.sigmoid(s.float() / self.config["score_scale"])
 
     def _present(self, images: Mapping[str, torch.Tensor]) -> list[str]:
         present = [m for m in self.modalities if m in images]
