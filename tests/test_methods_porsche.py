@@ -168,3 +168,27 @@ def test_pom_off_has_no_matcher_and_still_trains():
     assert "a_match" not in parts and torch.isfinite(total) and len(model.matchers) == 0
     with pytest.raises(ValueError, match="pom=False"):
         model.eval().match_scores(torch.zeros(1, 4, 2, 32), torch.zeros(1, 4, 2, 32))
+
+
+def test_matcher_ranking_of_a_model_on_synthetic_data(synth_root):
+    """extract_tokens + evaluate_with_matcher on the smoke data: cross-modal protocols ranked by the matcher (exhaustive
+    and shortlist), the fused protocol by the feature, each row saying which."""
+    from reidlab.data import load_dataset
+    from reidlab.data.transforms import build_transforms
+    from reidlab.engine.extract import extract_features
+    from reidlab.eval.pairwise import evaluate_with_matcher, extract_tokens
+
+    data = load_dataset("rgbn300", synth_root("rgbn300"))
+    model = _model().eval()
+    tf = build_transforms(64, 32, train=False)
+    fs = extract_features(model, data, ["query", "gallery"], tf, batch_size=32, progress=False)
+    tm = extract_tokens(model, data, ["query"], tf, batch_size=32)
+    rec, key, tok = tm.splits["query"]
+    assert tok.shape[1:] == (4, 2, 16 * 2) and len(rec) == 2 * len(data["query"]) and set(key) == {"rgb", "nir"}
+    protos = ["rgbn300/rgb2nir", "rgbn300/rgb-nir"]
+    df = evaluate_with_matcher(model, data, fs, protos, tf, n_boot=0).set_index("protocol")
+    assert df.loc["rgbn300/rgb2nir", "scorer"] == "porsche-matcher:layer3"
+    assert df.loc["rgbn300/rgb2nir", "shortlist"] == "all" and df.loc["rgbn300/rgb-nir", "scorer"] == "feature"
+    n_g = len(data["gallery"])
+    short = evaluate_with_matcher(model, data, fs, protos[:1], tf, shortlist=n_g, n_boot=0).iloc[0]
+    assert short["mAP"] == pytest.approx(df.loc["rgbn300/rgb2nir", "mAP"], abs=1e-6)  # N = G: exhaustive

@@ -26,7 +26,8 @@ import torch
 
 from .distance import distance_block, prepare
 
-__all__ = ["MatcherScorer", "PairScorer", "TokenMaps", "extract_tokens", "matcher_scorer", "scorer_blocks"]
+__all__ = ["MatcherScorer", "PairScorer", "TokenMaps", "evaluate_with_matcher", "extract_tokens", "matcher_scorer",
+           "scorer_blocks"]
 
 
 @dataclass
@@ -238,3 +239,32 @@ def score_summary(scorer: PairScorer, shortlist: int | None) -> Mapping[str, obj
     return {"scorer": scorer.name, "shortlist": "all" if shortlist is None else int(shortlist),
             "scorer_seconds": float(getattr(scorer, "seconds", float("nan"))),
             "scorer_pairs": int(getattr(scorer, "n_pairs", -1))}
+
+
+def evaluate_with_matcher(model: torch.nn.Module, data, features, protocols: Iterable[str], transform: Callable, *,
+                          shortlist: int | None = None, metric: str = "cosine", device: str | torch.device = "cpu",
+                          batch_size: int = 64, progress: bool = False, **kw):
+    """One summary row per protocol, ranked by ``model``'s matcher (``matcher_scorer``) where the protocol's items
+    are single images (cross-modal or single-modality protocols); fused multi-modal protocols are ranked by
+    ``metric`` on the features instead. The ``scorer`` column says which ranking each row used ("feature" or the
+    matcher's name) and ``shortlist`` the N of the shortlist mode ("all" = exhaustive)."""
+    import pandas as pd
+
+    from .protocols import get_protocol
+    from .scoring import evaluate
+
+    protos = [get_protocol(p) for p in protocols]
+    single = [p for p in protos if len(p.query_modalities) == 1 and len(p.gallery_modalities) == 1]
+    splits = sorted({s for p in single for s in (p.query_split, *p.query_split_aliases, p.gallery_split)
+                     if s in data.splits})
+    tokens = extract_tokens(model, data, splits, transform, batch_size=batch_size, device=device,
+                            progress=progress) if single else None
+    rows = []
+    for p in protos:
+        if p in single:
+            scorer = matcher_scorer(model, tokens, device=device)
+            rows.append(evaluate(features, p, metric=metric, scorer=scorer, shortlist=shortlist, **kw).summary)
+        else:
+            rows.append({**evaluate(features, p, metric=metric, **kw).summary, "scorer": "feature",
+                         "shortlist": "-"})
+    return pd.DataFrame(rows)
