@@ -192,3 +192,14 @@ def test_matcher_ranking_of_a_model_on_synthetic_data(synth_root):
     n_g = len(data["gallery"])
     short = evaluate_with_matcher(model, data, fs, protos[:1], tf, shortlist=n_g, n_boot=0).iloc[0]
     assert short["mAP"] == pytest.approx(df.loc["rgbn300/rgb2nir", "mAP"], abs=1e-6)  # N = G: exhaustive
+
+
+def test_token_match_maps_are_the_matchers_pooled_similarities():
+    model = _model().eval()
+    q, g = torch.randn(4, 2, 32), torch.randn(4, 2, 32)
+    qm, gm = model.token_match_maps(q, g)
+    assert qm.shape == gm.shape == (4, 2)
+    layer = model.matchers["layer3"].layers[0]
+    qk, gk = layer.proj(q[..., :16].reshape(8, 16)), layer.proj(g[..., :16].reshape(8, 16))
+    s = torch.einsum("td,sd->st", qk, gk) * layer._prior((4, 2))
+    assert torch.allclose(qm.flatten(), s.amax(0), atol=1e-5) and torch.allclose(gm.flatten(), s.amax(1), atol=1e-5)

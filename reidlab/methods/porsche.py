@@ -576,6 +576,22 @@ class Porsche(ReIDMethod):
         s = self.matchers[level or self.config["test_level"]].pairs(q_tokens, g_tokens)
         return 1.0 - torch.sigmoid(s.float() / self.config["score_scale"])
 
+    @torch.no_grad()
+    def token_match_maps(self, q_tokens: torch.Tensor, g_tokens: torch.Tensor, level: str | None = None
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Which tokens matched, for one pair: q_tokens, g_tokens (h, w, c) -> (q_map (h, w), g_map (h, w)), the
+        matcher's prior-weighted token similarity (first token chunk) max-pooled over the other image's tokens:
+        q_map[t] = max_s S[s, t], g_map[s] = max_t S[s, t] (the two vectors the matcher's MLP scores)."""
+        if not self.config["pom"]:
+            raise ValueError("porsche was built with pom=False: it has no matcher")
+        layer = self.matchers[level or self.config["test_level"]].layers[0]
+        h, w, _ = q_tokens.shape
+        d = layer.proj.in_features
+        qk = layer.proj(q_tokens[..., :d].reshape(h * w, d))
+        gk = layer.proj(g_tokens[..., :d].reshape(h * w, d))
+        s = (gk @ qk.t()) * layer._prior((h, w))                        # (n_g, n_q)
+        return s.amax(0).reshape(h, w), s.amax(1).reshape(h, w)
+
     def _present(self, images: Mapping[str, torch.Tensor]) -> list[str]:
         present = [m for m in self.modalities if m in images]
         if not present:
