@@ -69,7 +69,7 @@ from reidlab.methods.one_stream import get_modality
 from reidlab.methods.registry import register_method
 from reidlab.methods.specs import Claim, TableRow, TableSpec, register_table
 
-__all__ = ["PORSCHE_CONFIG", "Porsche", "TokenMatcher", "block_descriptor", "pairwise_match_loss", "wrt_triplet"]
+__all__ = ["PORSCHE_CONFIG", "PUBLIC_CODE_RUN", "Porsche", "TokenMatcher", "block_descriptor", "pairwise_match_loss", "wrt_triplet"]
 
 LEVELS = ("layer3", "layer4")     # level of step A, level of step B
 STEP_LEVEL = {"a": "layer3", "b": "layer4"}
@@ -118,6 +118,10 @@ PORSCHE_CONFIG: dict[str, Any] = {
     "test_level": "layer3",      # the public evaluator uses the layer-3 matcher
     "score_scale": 10.0,         # distance = 1 - sigmoid(score / score_scale)
 }
+
+#: TrainConfig fields (engine settings, not method keys) that match the public code's run: fp16 AMP on CUDA,
+#: gradient-norm clipping at 16 per optimiser step, random erasing with p = 0.4 (INPUT.RE_PROB), padding 10.
+PUBLIC_CODE_RUN: dict[str, Any] = {"amp": "fp16", "grad_clip": 16.0, "transform": {"erase_p": 0.4, "pad": 10}}
 
 SMOKE = {"dataset": "rgbn300", "modalities": ["rgb", "nir"],
          "overrides": {"backbone": "tiny", "pretrained": False, "height": 64, "width": 32, "P": 2, "K": 2,
