@@ -69,7 +69,8 @@ from reidlab.methods.one_stream import get_modality
 from reidlab.methods.registry import register_method
 from reidlab.methods.specs import Claim, TableRow, TableSpec, register_table
 
-__all__ = ["PORSCHE_CONFIG", "PUBLIC_CODE_RUN", "Porsche", "TokenMatcher", "block_descriptor", "pairwise_match_loss", "wrt_triplet"]
+__all__ = ["PORSCHE_CONFIG", "PUBLIC_CODE_RUN", "Porsche", "TokenMatcher", "block_descriptor", "pairwise_match_loss",
+           "wrt_triplet"]
 
 LEVELS = ("layer3", "layer4")     # level of step A, level of step B
 STEP_LEVEL = {"a": "layer3", "b": "layer4"}
