@@ -80,8 +80,8 @@ def main() -> None:
                                     "R1": 100 * r["R1"], "R1_ci95": tuple(100 * x for x in r["R1_ci95"]),
                                     "scorer_seconds": r.get("scorer_seconds")})
             for _, r in df[df["row"] == row.label].iterrows():
-                matcher.append({"table": name, "row": row.label, "protocol": r["protocol"], "ranking": "feature (the run's "
-                                "own evaluation of the global feature)", "shortlist": "-",
+                matcher.append({"table": name, "row": row.label, "protocol": r["protocol"],
+                                "ranking": "feature (the run's own evaluation of the global feature)", "shortlist": "-",
                                 "mAP": 100 * r["mAP"], "R1": 100 * r["R1"]})
     pd.concat(tables).to_csv(out / "tables.csv", index=False)
     if claims:

@@ -21,7 +21,8 @@ def _split(rng, n, n_ids, key, dim=6):
 @pytest.fixture(scope="module")
 def case():
     rng = np.random.default_rng(0)
-    fs = FeatureSet(dataset="rgbn300", splits={"query": _split(rng, 11, 5, "rgb"), "gallery": _split(rng, 17, 5, "nir")})
+    fs = FeatureSet(dataset="rgbn300",
+                    splits={"query": _split(rng, 11, 5, "rgb"), "gallery": _split(rng, 17, 5, "nir")})
     toks = {s: (np.arange(n), np.full(n, k), torch.randn(n, 4, 2, 8, generator=torch.Generator().manual_seed(i)))
             for i, (s, n, k) in enumerate((("query", 11, "rgb"), ("gallery", 17, "nir")))}
     torch.manual_seed(0)

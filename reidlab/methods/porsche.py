@@ -347,7 +347,8 @@ class Porsche(ReIDMethod):
         body = net.body
         for attr in ("conv1", "bn1", "act1", "maxpool", "layer1", "layer2", "layer3", "layer4"):
             if not hasattr(body, attr):
-                raise ValueError(f"porsche needs a ResNet backbone (stem + layer1..4); {config['backbone']!r} has no {attr}")
+                raise ValueError(f"porsche needs a ResNet backbone (stem + layer1..4); {config['backbone']!r} "
+                                 f"has no {attr}")
         stem = nn.Sequential(body.conv1, body.bn1, body.act1, body.maxpool)
         self.stems = nn.ModuleDict({m: copy.deepcopy(stem) for m in self.modalities})
         # the shared trunk stays a reidlab Backbone (CAM tools, pretrained loading) without its own stem:
@@ -366,8 +367,9 @@ class Porsche(ReIDMethod):
         self.classifier = nn.Linear(d, num_classes, bias=False)
         nn.init.normal_(self.classifier.weight, std=0.001)
         L = int(config["encoder_layers"])
-        self.encoder = nn.ModuleList(nn.TransformerEncoderLayer(d, int(config["encoder_heads"]), int(config["encoder_ff"]),
-                                                                float(config["dropout"])) for _ in range(L))
+        self.encoder = nn.ModuleList(
+            nn.TransformerEncoderLayer(d, int(config["encoder_heads"]), int(config["encoder_ff"]), float(config["dropout"]))
+            for _ in range(L))
         self.grids = self._token_grids(int(config["height"]), int(config["width"]))
         self.matchers = nn.ModuleDict({lv: TokenMatcher(self.grids[lv], d, L + 1, int(config["matcher_ff"]),
                                                         config["matcher_prior"]) for lv in LEVELS}) \
