@@ -18,8 +18,11 @@ well the global feature shortlists the true matches, which here is set by ``--gl
 PORSCHE's gap must be measured on its own features and tokens).
 Scorers: ``maxsim`` (parameter-free point-wise matching: mean over query tokens of the best cosine over
 gallery tokens, both ways; its cost is the matcher's similarity stage) and ``matcher`` (PORSCHE's
-TokenMatcher, untrained, at the tiny width: timing only, its ranking is random). All numbers depend on the
-machine; run ``python benchmarks/bench_matcher.py [--device cuda]``.
+TokenMatcher, untrained, at the tiny width: timing only, its ranking is random). ``--paper-matcher`` times
+the matcher at the paper's size (layer-3 tokens 8 x 16 of a 128 x 256 input, width 1024 x 4 chunks) on one
+block and extrapolates to all 4,985 x 24,925 pairs (measured on a 2-core CPU: about 24 ms per pair, i.e.
+about 830 hours exhaustive). All numbers depend on the machine; run
+``python benchmarks/bench_matcher.py [--device cuda] [--matcher] [--paper-matcher]``.
 """
 from __future__ import annotations
 
@@ -68,6 +71,36 @@ def maxsim_pairs(q: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     return 1 - (s.amax(2).mean(1) + s.amax(1).mean(1)) / 2
 
 
+def time_paper_matcher(device: str, n_query: int, n_gallery: int, block: tuple[int, int] = (16, 128)) -> dict:
+    """Seconds per pair of PORSCHE's layer-3 matcher at 128 x 256 input (tokens 8 x 16, width 1024 x 4 chunks),
+    fp32 and (on CUDA) fp16 autocast, timed on a (16 x 128) block after a warm-up; extrapolated to Q x G."""
+    from reidlab.methods.porsche import TokenMatcher
+
+    torch.manual_seed(0)
+    m = TokenMatcher((8, 16), d=1024, chunks=4, ff=2048).eval().to(device)
+    q = torch.randn(block[0], 8, 16, 4096, device=device)
+    g = torch.randn(block[1], 8, 16, 4096, device=device)
+    out = {"mode": "paper-size matcher timing", "block": list(block), "device": device}
+    dtypes = [("fp32", None)] + ([("fp16", torch.float16)] if str(device).startswith("cuda") else [])
+    for name, dt in dtypes:
+        with torch.no_grad(), torch.autocast("cuda", dtype=dt, enabled=dt is not None):
+            for _ in range(2):
+                m(q, g)
+            if str(device).startswith("cuda"):
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            reps = 3
+            for _ in range(reps):
+                m(q, g)
+            if str(device).startswith("cuda"):
+                torch.cuda.synchronize()
+            per_pair = (time.perf_counter() - t0) / reps / (block[0] * block[1])
+        out[f"{name}_us_per_pair"] = round(per_pair * 1e6, 3)
+        out[f"{name}_exhaustive_hours"] = round(per_pair * n_query * n_gallery / 3600, 2)
+        out[f"{name}_shortlist100_s"] = round(per_pair * n_query * 100, 1)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--queries", type=int, default=100, help="queries scored (subset of the 4,985)")
@@ -83,6 +116,9 @@ def main() -> None:
     ap.add_argument("--g-chunk", type=int, default=512)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--matcher", action="store_true", help="also time PORSCHE's TokenMatcher (tiny, untrained)")
+    ap.add_argument("--paper-matcher", action="store_true",
+                    help="time PORSCHE's matcher at the paper's size (layer-3 tokens 8x16, D 1024, 3 encoder layers) "
+                         "on one block and extrapolate to every query-gallery pair")
     ap.add_argument("--json", help="write the rows here")
     args = ap.parse_args()
 
@@ -127,6 +163,9 @@ def main() -> None:
             run("exhaustive tokenmatcher (timing only)", sc)
             run("shortlist tokenmatcher (timing only)", MatcherScorer(
                 tm, sc.distance_fn, sc.pair_fn, name="tokenmatcher", device=args.device), args.shortlists[1])
+    if args.paper_matcher:
+        rows.append(time_paper_matcher(args.device, args.total_queries, args.gallery))
+        print(json.dumps(rows[-1]))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "rows": rows}, f, indent=2)
