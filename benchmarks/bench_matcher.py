@@ -114,6 +114,7 @@ def main() -> None:
     ap.add_argument("--global-noise", type=float, default=0.1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--g-chunk", type=int, default=512)
+    ap.add_argument("--q-chunk", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--matcher", action="store_true", help="also time PORSCHE's TokenMatcher (tiny, untrained)")
     ap.add_argument("--paper-matcher", action="store_true",
@@ -143,7 +144,7 @@ def main() -> None:
     print(f"# {args.queries} queries x {args.gallery} gallery, {args.ids} IDs, tokens {args.grid[0]}x{args.grid[1]}"
           f"x{args.dim}, device {args.device}, torch threads {torch.get_num_threads()}")
     run("global")
-    mk = lambda: MatcherScorer(tm, maxsim_distance, maxsim_pairs, name="maxsim", q_chunk=16,  # noqa: E731
+    mk = lambda: MatcherScorer(tm, maxsim_distance, maxsim_pairs, name="maxsim", q_chunk=args.q_chunk,  # noqa: E731
                                g_chunk=args.g_chunk, device=args.device)
     ex = run("exhaustive maxsim", mk())
     for n in args.shortlists:
