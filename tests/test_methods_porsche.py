@@ -127,7 +127,10 @@ class _Ctx:
     def autocast(self):
         return contextlib.nullcontext()
 
-    def backward_step(self, loss):
+    def forward(self, images, present=None):
+        return self.model(images)
+
+    def backward_step(self, loss, parts=None):
         self.seen.append([p.detach().clone() for p in self.model.parameters()])
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -139,7 +142,7 @@ def test_progressive_two_optimiser_steps_per_batch_parameters_inherited():
     model = _model().train()
     ctx = _Ctx(model)
     before = [p.detach().clone() for p in model.parameters()]
-    total, parts = model.training_step({"images": images, "label": labels}, ctx)
+    total, parts = model.training_step({"images": images, "labels": labels, "present": None}, ctx)
     assert len(ctx.seen) == 2, "progressive: one optimiser step per sub-step (A, B)"
     assert torch.isfinite(total) and {"a_match", "b_match", "a_tri", "b_ce", "a_loss", "b_loss"} <= set(parts)
     # step A started from the initial weights; step B from the weights step A left
@@ -157,7 +160,7 @@ def test_progressive_two_optimiser_steps_per_batch_parameters_inherited():
 
     joint = _model(progressive=False).train()
     ctx = _Ctx(joint)
-    joint.training_step({"images": images, "label": labels}, ctx)
+    joint.training_step({"images": images, "labels": labels, "present": None}, ctx)
     assert len(ctx.seen) == 1
 
 

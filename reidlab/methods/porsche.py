@@ -375,6 +375,7 @@ class Porsche(ReIDMethod):
                                                         config["matcher_prior"]) for lv in LEVELS}) \
             if config["pom"] else nn.ModuleDict()
         self._warned: set = set()
+        self._active_steps: tuple[str, ...] | None = None
 
     # -- building blocks
 
@@ -457,7 +458,8 @@ class Porsche(ReIDMethod):
 
     def forward(self, images: Mapping[str, torch.Tensor], present: Mapping[str, torch.Tensor] | None = None,
                 step: str | None = None) -> dict[str, Any]:
-        steps = ("a", "b") if step is None else (step,)
+        steps = tuple(step) if isinstance(step, (tuple, list)) else (step,) if step is not None \
+            else (self._active_steps or ("a", "b"))
         bad = [s for s in steps if s not in STEP_LEVEL]
         if bad:
             raise ValueError(f"porsche: step must be 'a' or 'b', got {bad}")
@@ -515,25 +517,27 @@ class Porsche(ReIDMethod):
 
     def training_step(self, batch: Mapping[str, Any], ctx: Any) -> tuple[torch.Tensor, dict[str, float]]:
         """Progressive optimisation: step A (coarse grid, layer-3 level) then step B (2x2 grid, layer-4 level),
-        each with its own backward and optimiser step through ``ctx.backward_step``; step B starts from the
-        parameters step A left. ``progressive=False``: one step on L_A + L_B. Returns (total loss (detached),
-        parts)."""
-        images = {m: t.to(ctx.device, non_blocking=True) for m, t in batch["images"].items()}
-        labels = batch["label"].to(ctx.device, non_blocking=True)
-        if not self.config["progressive"]:
-            with ctx.autocast():
-                total, parts = self.loss(self(images), labels)
-            ctx.backward_step(total)
-            return total.detach(), parts
+        each its own forward (through ``ctx.forward``, so DDP synchronises), backward and optimiser step
+        (``ctx.backward_step``); step B starts from the parameters step A left. ``progressive=False``: one step
+        on L_A + L_B. ``batch``: ``images`` {modality: (B, 3, H, W)} on the device, ``labels`` (B,).
+        Returns (total loss of the batch (detached), parts ``a_*`` / ``b_*``)."""
+        images, labels = batch["images"], batch["labels"]
+        steps = (("a", "b"),) if not self.config["progressive"] else (("a",), ("b",))
         totals, parts = [], {}
-        for s in ("a", "b"):
-            with ctx.autocast():
-                t, p = self.loss(self(images, step=s), labels)
-            ctx.backward_step(t)
+        for group in steps:
+            # ctx.forward takes (images, present) only: the sub-step travels as a module attribute
+            self._active_steps = group
+            try:
+                with ctx.autocast():
+                    t, p = self.loss(ctx.forward(images, None), labels)
+            finally:
+                self._active_steps = None
+            if len(group) == 1:
+                p[f"{group[0]}_loss"] = float(t.detach())
+            ctx.backward_step(t, p)
             totals.append(t.detach())
             parts.update(p)
-            parts[f"{s}_loss"] = float(t.detach())
-        return sum(totals), parts
+        return torch.stack(totals).sum(), parts
 
     def class_logits(self, outputs: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         """Per-modality logits (B, C) of the last step in ``outputs`` (layer-4 level when both ran)."""
