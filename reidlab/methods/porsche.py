@@ -96,8 +96,10 @@ PORSCHE_CONFIG: dict[str, Any] = {
     "height": 128,
     "width": 256,
     # model
-    "neck_mid": 1024,            # NECK_DIM: the conv block's 1x1 output
-    "neck_dim": 1024,            # conv block output = feature / token width (2048 // 2 in the code)
+    # conv block widths; None = half the backbone's last-stage channels, as the code's out_planes = 2048 // 2
+    # (1024 for ResNet-50, = its NECK_DIM), so that small CPU backbones get a proportionate neck
+    "neck_mid": None,            # the conv block's 1x1 output (NECK_DIM 1024 in configs/porsche.yml)
+    "neck_dim": None,            # conv block output = feature / token width
     "encoder_layers": 3,         # NUM_TRANS_LAYERS
     "encoder_heads": 1,          # NUM_HEADS
     "encoder_ff": 2048,          # D_F
@@ -358,7 +360,9 @@ class Porsche(ReIDMethod):
         self.trunk = net
         del body, stem
         chans = [self._out_channels(s) for s in self.stages]
-        d, mid = int(config["neck_dim"]), int(config["neck_mid"])
+        d = int(config["neck_dim"] or chans[3] // 2)
+        mid = int(config["neck_mid"] or chans[3] // 2)
+        self.neck_dim = d
         self.blocks = nn.ModuleDict({"layer3": ConvBlock(chans[2], mid, d), "layer4": ConvBlock(chans[3], mid, d)})
         self.bottleneck = nn.BatchNorm1d(d)
         self.bottleneck.bias.requires_grad_(False)
