@@ -145,7 +145,7 @@ def main() -> None:
           f"x{args.dim}, device {args.device}, torch threads {torch.get_num_threads()}")
     run("global")
     mk = lambda: MatcherScorer(tm, maxsim_distance, maxsim_pairs, name="maxsim", q_chunk=args.q_chunk,  # noqa: E731
-                               g_chunk=args.g_chunk, device=args.device)
+                               g_chunk=args.g_chunk, device=args.device, keep_on_device=True)
     ex = run("exhaustive maxsim", mk())
     for n in args.shortlists:
         r = run("shortlist maxsim", mk(), n)
@@ -160,10 +160,11 @@ def main() -> None:
         with torch.no_grad():
             sc = MatcherScorer(tm, lambda q, g: 1 - torch.sigmoid(m(q, g) / 10),
                                lambda q, g: 1 - torch.sigmoid(m.pairs(q, g) / 10), name="tokenmatcher",
-                               q_chunk=8, g_chunk=args.g_chunk // 4, device=args.device)
+                               q_chunk=8, g_chunk=args.g_chunk // 4, device=args.device, keep_on_device=True)
             run("exhaustive tokenmatcher (timing only)", sc)
             run("shortlist tokenmatcher (timing only)", MatcherScorer(
-                tm, sc.distance_fn, sc.pair_fn, name="tokenmatcher", device=args.device), args.shortlists[1])
+                tm, sc.distance_fn, sc.pair_fn, name="tokenmatcher", device=args.device, keep_on_device=True),
+                args.shortlists[1])
     if args.paper_matcher:
         rows.append(time_paper_matcher(args.device, args.total_queries, args.gallery))
         print(json.dumps(rows[-1]))

@@ -137,7 +137,7 @@ class MatcherScorer(PairScorer):
     def __init__(self, tokens: TokenMaps, distance_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                  pair_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None, *,
                  name: str = "matcher", max_distance: float = 1.0, q_chunk: int = 32, g_chunk: int = 64,
-                 pair_chunk: int = 2048, device: str | torch.device = "cpu") -> None:
+                 pair_chunk: int = 2048, device: str | torch.device = "cpu", keep_on_device: bool = False) -> None:
         self.tokens = tokens
         self.distance_fn = distance_fn
         self.pair_fn = pair_fn
@@ -145,6 +145,7 @@ class MatcherScorer(PairScorer):
         self.max_distance = float(max_distance)
         self.q_chunk, self.g_chunk, self.pair_chunk = int(q_chunk), int(g_chunk), int(pair_chunk)
         self.device = torch.device(device)
+        self.keep_on_device = bool(keep_on_device)  # move the bound tokens to ``device`` once (when they fit)
         self.seconds = 0.0
         self.n_pairs = 0
         self._q: torch.Tensor | None = None
@@ -154,6 +155,8 @@ class MatcherScorer(PairScorer):
         """Tokens of the query side ``q`` and gallery side ``g`` (:class:`reidlab.eval.scoring.Side`)."""
         self._q = self.tokens.tokens(q.split)[torch.from_numpy(self.tokens.positions(q.split, q.record, q.key))]
         self._g = self.tokens.tokens(g.split)[torch.from_numpy(self.tokens.positions(g.split, g.record, g.key))]
+        if self.keep_on_device:
+            self._q, self._g = self._q.to(self.device), self._g.to(self.device)
 
     def _need(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self._q is None or self._g is None:
@@ -166,9 +169,9 @@ class MatcherScorer(PairScorer):
         t0 = time.perf_counter()
         out = torch.empty(len(qi), len(gi), dtype=torch.float32)
         for a in range(0, len(qi), self.q_chunk):
-            qb = qt[qi[a:a + self.q_chunk]].to(self.device, torch.float32)
+            qb = qt[qi[a:a + self.q_chunk].to(qt.device)].to(self.device, torch.float32)
             for b in range(0, len(gi), self.g_chunk):
-                gb = gt[gi[b:b + self.g_chunk]].to(self.device, torch.float32)
+                gb = gt[gi[b:b + self.g_chunk].to(gt.device)].to(self.device, torch.float32)
                 out[a:a + len(qb), b:b + len(gb)] = self.distance_fn(qb, gb).float().cpu()
         self.seconds += time.perf_counter() - t0
         self.n_pairs += len(qi) * len(gi)
@@ -180,8 +183,8 @@ class MatcherScorer(PairScorer):
         t0 = time.perf_counter()
         out = torch.empty(len(qi), dtype=torch.float32)
         for a in range(0, len(qi), self.pair_chunk):
-            qb = qt[qi[a:a + self.pair_chunk]].to(self.device, torch.float32)
-            gb = gt[gi[a:a + self.pair_chunk]].to(self.device, torch.float32)
+            qb = qt[qi[a:a + self.pair_chunk].to(qt.device)].to(self.device, torch.float32)
+            gb = gt[gi[a:a + self.pair_chunk].to(gt.device)].to(self.device, torch.float32)
             if self.pair_fn is not None:
                 out[a:a + len(qb)] = self.pair_fn(qb, gb).float().cpu()
             else:  # no pairs mode: one (1 x 1) block per pair
