@@ -154,7 +154,8 @@ def pretrain_backbone(backbone: str, settings: PretrainSettings, *, synth_cache:
     """Train ``backbone`` + a linear ID classifier on synthetic RGB images; return (state dict, stats).
 
     The state dict is the backbone's timm body only (the classifier is dropped). Stats:
-    ``train_acc`` (accuracy over the last epoch's augmented batches, fraction), ``seconds``,
+    ``train_acc`` (accuracy over the last epoch's augmented batches, fraction), ``seconds`` (wall),
+    ``cpu_seconds`` (process CPU time, all threads),
     ``loss`` (last epoch's mean), ``data_seconds`` (synthesis + decoding), ``images``, ``num_ids``. The global RNG state is untouched.
     """
     from tqdm.auto import tqdm
@@ -162,7 +163,7 @@ def pretrain_backbone(backbone: str, settings: PretrainSettings, *, synth_cache:
     from reidlab.methods.backbones import create_backbone
 
     s = settings
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     x, y = _load_rgb(backbone, s, synth_cache)
     t_data = time.perf_counter() - t0
     num_ids = int(y.max()) + 1
@@ -201,7 +202,7 @@ def pretrain_backbone(backbone: str, settings: PretrainSettings, *, synth_cache:
             bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}", acc=f"{correct / seen:.2f}")
     bar.close()
     stats = {"train_acc": correct / max(seen, 1), "loss": loss_sum / max(seen, 1),
-             "seconds": time.perf_counter() - t0, "data_seconds": t_data, "images": len(x), "num_ids": num_ids,
+             "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0, "data_seconds": t_data, "images": len(x), "num_ids": num_ids,
              "threads": torch.get_num_threads()}
     return {k: v.detach().clone() for k, v in net.body.state_dict().items()}, stats
 
