@@ -27,6 +27,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,8 +235,11 @@ def ensure_pretrained(backbone: str, settings: PretrainSettings | str = "demo", 
     finally:
         np.random.set_state(np_state)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".pth.partial")
+    # per-process temporary names: DDP ranks may pre-train concurrently; each writes the same bytes
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")
     torch.save(state, tmp)
     tmp.replace(path)
-    meta.write_text(json.dumps({"hash": h, **hashed, **stats, "torch": torch.__version__}, indent=1))
+    tmp_meta = meta.with_name(f"{meta.name}.{os.getpid()}.partial")
+    tmp_meta.write_text(json.dumps({"hash": h, **hashed, **stats, "torch": torch.__version__}, indent=1))
+    tmp_meta.replace(meta)
     return path
