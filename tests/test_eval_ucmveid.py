@@ -125,3 +125,17 @@ def test_synthetic_test_folder_layout_loads_as_one_test_split(tmp_path):
     assert "orientation classes" in rep.format()
     with pytest.raises(ValueError, match="test_split"):
         generate("ucmveid", tmp_path / "v", preset="smoke", test_split="bogus")
+
+
+def test_manifest_test_split_and_orientation_labels(tmp_path):
+    from test_data_fixtures import save_plain
+
+    from reidlab.data import load_dataset
+
+    for n in ("a", "b", "c"):
+        save_plain(tmp_path / f"{n}.jpg")
+    (tmp_path / "m.csv").write_text("split,pid,camid,modality,path,orientation,type\n"
+                                    "train,1,1,rgb,a.jpg,3,sedan\ntest,2,1,rgb,b.jpg,5,bus\ntest,2,1,ir,c.jpg,0,bus\n")
+    data = load_dataset("ucmveid", tmp_path / "m.csv")
+    assert sorted(data.splits) == ["test", "train"]
+    assert [(r.modalities, r.attrs["orientation"]) for r in data["test"]] == [(("rgb",), 5), (("tir",), 0)]

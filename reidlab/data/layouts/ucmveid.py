@@ -22,13 +22,16 @@ queries and every test image of the other as the gallery. ``test/`` next to ``qu
 ``gallery/`` is refused (two layouts in one root).
 
 ``root`` may instead be a CSV manifest (or a folder holding ``manifest.csv`` and no split
-folders); see :mod:`reidlab.data.layouts.manifest` for its columns.
+folders); see :mod:`reidlab.data.layouts.manifest` for its columns (``orientation``, ``type``,
+``colour`` columns land in ``Record.attrs``). A manifest with a ``test`` split and no ``query``
+split gives the paper's ``test`` split.
 """
 from __future__ import annotations
 
 import csv
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from reidlab.data.errors import DataError, first_few
@@ -127,6 +130,11 @@ class UCMVeID(DatasetLayout):
             splits, notes, skipped = read_manifest(self.csv_path, self.name, skip_corrupt=self.skip_corrupt)
             self.notes.extend(notes)
             self.corrupt.extend(skipped)
+            if "gallery" in splits and "query" not in splits:
+                # the manifest reads split `test` as `gallery`; without a query split it is the
+                # paper's test set, which the ucmveid protocols divide by modality
+                splits["test"] = [replace(r, split="test") for r in splits.pop("gallery")]
+                self.notes.append(f"{self.name}: manifest split 'test' (no 'query') read as the paper's test set")
             return splits
         labels = self.read_labels()
         test = next((self.root / d for d in TEST_DIRS if (self.root / d).is_dir()), None)
