@@ -139,3 +139,15 @@ def test_manifest_test_split_and_orientation_labels(tmp_path):
     data = load_dataset("ucmveid", tmp_path / "m.csv")
     assert sorted(data.splits) == ["test", "train"]
     assert [(r.modalities, r.attrs["orientation"]) for r in data["test"]] == [(("rgb",), 5), (("tir",), 0)]
+
+
+def test_stats_orientation_by_modality(synth_root):
+    from reidlab import stats
+    from reidlab.data import load_dataset
+
+    data = load_dataset("ucmveid", synth_root("ucmveid"))
+    o = stats.orientation_by_modality(data)
+    assert set(o["modality"]) == {"rgb", "tir"} and set(o["orientation"]) <= set(range(8))
+    assert len(set(o["orientation"])) >= 6  # UAV views: any heading
+    n_train_tir = sum(1 for r in data.train if r.modalities == ("tir",))
+    assert o[(o.split == "train") & (o.modality == "tir")]["records"].sum() == n_train_tir
