@@ -3,12 +3,13 @@
 Each item is a dict::
 
     {"images": {mod: Tensor(3, H, W) float32}, "present": {mod: bool},
-     "pid": int, "label": int, "camid": int, "scene": int, "index": int}
+     "pid": int, "label": int, "camid": int, "scene": int, "index": int, "orientation": int}
 
 for every modality in ``modalities`` (canonical order). A modality the record lacks
 (unaligned data such as HOSS or UCM-VeID) is a zero tensor with ``present[mod] = False``.
 ``label`` is the contiguous class index 0..C-1 over the sorted pids when ``relabel=True``
-(training), else the pid. The default collate function batches items into
+(training), else the pid. ``orientation`` is ``Record.attrs["orientation"]`` (UCM-VeID: 0..7), -1
+when the record has none (or a non-integer value). The default collate function batches items into
 ``{"images": {mod: (B, 3, H, W)}, "present": {mod: (B,) bool}, "pid": (B,), ...}``.
 """
 from __future__ import annotations
@@ -27,6 +28,15 @@ try:  # torch is imported here, not at `import reidlab.data`
     from torch.utils.data import Dataset as _TorchDataset
 except ImportError:  # pragma: no cover - torch is a hard dependency of the training side
     _TorchDataset = object  # type: ignore[assignment,misc]
+
+
+def _orientation(r: Record) -> int:
+    """The record's orientation class (``attrs["orientation"]``) as an int; -1 when absent or not an
+    integer class (a method that needs it counts the labelled samples, see ``hwdnet``)."""
+    o = r.attrs.get("orientation")
+    if isinstance(o, bool) or not isinstance(o, (int, float)) or o != o or float(o) != int(o):
+        return -1
+    return int(o)
 
 
 class ReIDImageDataset(_TorchDataset):
@@ -112,4 +122,5 @@ class ReIDImageDataset(_TorchDataset):
             "camid": r.camid,
             "scene": r.scene,
             "index": r.index,
+            "orientation": _orientation(r),
         }
