@@ -145,6 +145,9 @@ def test_each_decoupling_structure():
             assert out["orient_logits"]["tir"].shape == (4, 8)
         emb = model.embed({"rgb": images["rgb"]})  # only the invariant part is the test embedding
         torch.testing.assert_close(emb["rgb"], inv)
+        parts = model.decouple({"tir": images["tir"]})["tir"]
+        torch.testing.assert_close(parts["inv"], out["inv"]["tir"])
+        assert ("rel" in parts) == (dec != "none")
         assert model.embedding_keys() == MODS
 
 

@@ -399,6 +399,22 @@ class HWDNet(ReIDMethod):
         mods = self._inputs(images, None)
         return {m: self._head(self._stream(m, images[m]))["inv"] for m in mods}
 
+    @torch.no_grad()
+    def decouple(self, images: Mapping[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
+        """``{modality: {"feat": z, "inv": μ, "rel": υ}}`` in eval mode, for analysing the decoupling
+        (orientation probes, t-SNE of the two parts); ``rel`` is absent for ``decoupling="none"``."""
+        was = self.training
+        self.eval()
+        try:
+            mods = self._inputs(images, None)
+            out = {}
+            for m in mods:
+                h = self._head(self._stream(m, images[m]))
+                out[m] = {k: h[k] for k in ("feat", "inv", "rel") if k in h}
+            return out
+        finally:
+            self.train(was)
+
 
 # ------------------------------------------------------------------------------------ tables
 _PAPER = "hwdnet_ucmveid"
