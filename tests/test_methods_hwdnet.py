@@ -168,3 +168,40 @@ def test_unaligned_batch_uses_labels_of_present_samples_and_refuses_placeholders
         _model(split="s6")
     with pytest.raises(ValueError, match="ResNet-family"):
         create_method("hwdnet", 4, MODS, backbone="mobilenetv2", pretrained=False)
+
+
+class _Ctx:
+    """The part of the engine's StepContext that training_step uses."""
+
+    def __init__(self, model):
+        self.model, self.steps = model, []
+        self.opt = torch.optim.SGD(model.param_groups(), lr=0.01, momentum=0.9)
+
+    def autocast(self):
+        import contextlib
+
+        return contextlib.nullcontext()
+
+    def forward(self, images, present):
+        return self.model(images, present)
+
+    def backward_step(self, loss, parts):
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        self.steps.append(parts)
+
+
+def test_training_step_passes_orientation_and_refuses_batches_without_it():
+    model = _model()
+    images, present, labels = _unaligned()
+    ctx = _Ctx(model)
+    batch = {"images": images, "present": present, "labels": labels, "orientation": torch.arange(8) % 8}
+    total, parts = model.training_step(batch, ctx)
+    assert parts["orient_n"] == 8 and len(ctx.steps) == 1 and torch.isfinite(total)
+    with pytest.raises(ValueError, match="no orientation label"):
+        model.training_step({**batch, "orientation": torch.full((8,), -1)}, ctx)
+    with pytest.raises(ValueError, match="no orientation label"):
+        model.training_step({k: v for k, v in batch.items() if k != "orientation"}, ctx)
+    plain = _model(decoupling="none")
+    assert "orient" not in plain.training_step({k: v for k, v in batch.items() if k != "orientation"}, _Ctx(plain))[1]

@@ -392,6 +392,25 @@ class HWDNet(ReIDMethod):
             parts["centroid"] = float(l_c.detach())
         return total, parts
 
+    def training_step(self, batch: Mapping[str, Any], ctx: Any) -> tuple[torch.Tensor, dict[str, float]]:
+        """One update: forward (through ``ctx.forward``) -> eq. 19 with the batch's orientation labels ->
+        ``ctx.backward_step``. ``batch``: ``images``, ``labels`` (B,), ``present`` and ``orientation`` (B,)
+        (0..7, -1 unknown; the engine passes ``Record.attrs["orientation"]``). With L_R on, a batch
+        without any orientation label is refused (set ``orient_weight=0`` or ``decoupling="none"`` for
+        data without orientation labels)."""
+        ori = batch.get("orientation")
+        needs = self.orient_classifier is not None and self.config["orient_weight"] > 0
+        if needs and (ori is None or not bool((ori >= 0).any())):
+            raise ValueError("hwdnet: the orientation loss L_R is on but this batch carries no orientation label "
+                             "(batch['orientation'] missing or all -1); give the dataset orientation labels "
+                             "(UCM-VeID labels.csv / a manifest 'orientation' column) or set "
+                             "method_overrides.orient_weight=0 / decoupling=none")
+        with ctx.autocast():
+            outputs = ctx.forward(batch["images"], batch.get("present"))
+            total, parts = self.loss(outputs, batch["labels"], orientation=ori)
+        ctx.backward_step(total, parts)
+        return total, parts
+
     # -- inference -------------------------------------------------------------------------------
     @torch.no_grad()
     def embed(self, images: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
