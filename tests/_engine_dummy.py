@@ -47,3 +47,29 @@ class TinyMethod(ReIDMethod):
         if len(self.modalities) > 1:
             out[fused_key(self.modalities)] = sum(out[m] for m in self.modalities)
         return out
+
+
+class TwoStepMethod(TinyMethod):
+    """A method whose ``training_step`` makes two optimiser updates per batch (as PORSCHE does).
+
+    The second update uses only the first modality's loss; ``updates`` counts the optimiser steps.
+    """
+
+    name = "tiny_two_step"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
+
+    def training_step(self, batch, ctx):
+        with ctx.autocast():
+            total, parts = self.loss(ctx.forward(batch["images"]), batch["labels"])
+        ctx.backward_step(total, parts)
+        self.updates += 1
+        with ctx.autocast():
+            out = ctx.forward(batch["images"])
+            first = self.modalities[0]
+            second = F.cross_entropy(out["logits"][first], batch["labels"])
+        ctx.backward_step(second, {"second": float(second.detach())})
+        self.updates += 1
+        return total, parts

@@ -192,7 +192,7 @@ def run_dataset(run: Any, split: str = "train") -> torch.utils.data.Dataset:
     """
     from reidlab.data.torch_dataset import ReIDImageDataset
     from reidlab.data.transforms import build_transforms
-    from reidlab.engine.trainer import load_data
+    from reidlab.data.loading import load_data
 
     cfg = run.config
     data = load_data(cfg)

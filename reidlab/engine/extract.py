@@ -38,7 +38,8 @@ def extract_features(model: torch.nn.Module, data: ReIDData, splits: Iterable[st
         device: where the model runs.
         modalities: modalities to load (default: ``model.modalities``).
     Returns:
-        FeatureSet with ``feats`` (R, D) float32 per split.
+        FeatureSet with ``feats`` (R, D) float32 per split, L2-normalised per row when
+        ``model.feature_norm == "l2"``; ``meta["feature_norm"]`` records which.
     """
     from reidlab.data.torch_dataset import ReIDImageDataset
 
@@ -46,6 +47,9 @@ def extract_features(model: torch.nn.Module, data: ReIDData, splits: Iterable[st
     mods = tuple(modalities) if modalities is not None else tuple(model.modalities)
     if not mods:
         raise ValueError(f"{type(model).__name__}.modalities is empty; the model must name the modalities it embeds")
+    norm = getattr(model, "feature_norm", "none")
+    if norm not in ("l2", "none"):
+        raise ValueError(f"{type(model).__name__}.feature_norm={norm!r}; expected 'l2' or 'none'")
     was_training = model.training
     model.eval()
     out: dict[str, SplitFeatures] = {}
@@ -70,7 +74,10 @@ def extract_features(model: torch.nn.Module, data: ReIDData, splits: Iterable[st
                     for m in need:
                         ok &= present.get(m, np.zeros(b, dtype=bool))
                     if ok.any():
-                        feats.append(emb[key].float().cpu().numpy()[ok])
+                        f = emb[key].float()
+                        if norm == "l2":  # as the method's public code evaluates
+                            f = torch.nn.functional.normalize(f, dim=1)
+                        feats.append(f.cpu().numpy()[ok])
                         rec.append(positions[ok])
                         keys.append(np.full(int(ok.sum()), key))
                 start += b
@@ -83,6 +90,6 @@ def extract_features(model: torch.nn.Module, data: ReIDData, splits: Iterable[st
                 key=np.concatenate(keys) if keys else np.zeros(0, str))
     finally:
         model.train(was_training)
-    m = {"method": getattr(model, "name", type(model).__name__)}
+    m = {"method": getattr(model, "name", type(model).__name__), "feature_norm": norm}
     m.update(meta or {})
     return FeatureSet(dataset=data.name, splits=out, meta=m)

@@ -2,15 +2,43 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
+from reidlab.engine.build import build_model
 from reidlab.engine.checkpoint import CHECKPOINT_NAME, load_checkpoint, load_model_state
 from reidlab.engine.config import TrainConfig, load_config
+
+
+def jsonable(x: Any) -> Any:
+    """``x`` with numpy scalars made Python numbers and non-finite floats made None (strict JSON)."""
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.floating, float)):
+        return None if not math.isfinite(float(x)) else float(x)
+    return x
+
+
+def write_history(run_dir: Path, history: list[dict]) -> None:
+    """history.jsonl (one line per epoch), written atomically."""
+    tmp = run_dir / "history.jsonl.tmp"
+    tmp.write_text("".join(json.dumps(jsonable(h)) + "\n" for h in history))
+    tmp.replace(run_dir / "history.jsonl")
+
+
+def write_record(run_dir: Path, record: dict) -> None:
+    """record.json (provenance and status of the run)."""
+    (run_dir / "record.json").write_text(json.dumps(jsonable(record), indent=2))
 
 
 @dataclass
@@ -32,8 +60,6 @@ class Run:
 
     def load_model(self, device: str | torch.device = "cpu") -> torch.nn.Module:
         """The method rebuilt from the config and the checkpoint's weights (eval mode)."""
-        from reidlab.engine.trainer import build_model
-
         ckpt = load_checkpoint(self.paths["checkpoint"], map_location="cpu")
         model = build_model(self.config, int(ckpt["num_classes"]), tuple(ckpt["modalities"]))
         load_model_state(model, ckpt["model"], source=str(self.paths["checkpoint"]))
