@@ -97,7 +97,8 @@ class Bench:
         gen = torch.Generator().manual_seed(derive_seed(cfg.seed, 0, 0, "loader"))
         # as the engine builds it (workers restart at each epoch there too)
         self.loader = DataLoader(self.dataset, batch_sampler=self.sampler, num_workers=cfg.num_workers,
-                                 worker_init_fn=worker_init_fn, generator=gen, pin_memory=device.type == "cuda")
+                                 worker_init_fn=worker_init_fn, generator=gen, pin_memory=device.type == "cuda",
+                                 collate_fn=ReIDImageDataset.collate)
         self.model = build_model(cfg, self.dataset.num_classes, self.modalities).to(device)
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)

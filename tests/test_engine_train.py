@@ -176,3 +176,22 @@ def test_custom_training_step_two_updates(root, tmp_path):
     adam_steps = {int(s["step"]) for s in ckpt["optimizer"]["state"].values()}
     assert adam_steps == {steps, 2 * steps}
     assert {int(s["step"]) for s in load_checkpoint(one.run_dir)["optimizer"]["state"].values()} == {steps}
+
+
+@pytest.mark.parametrize("layout", ["hoss", "ucmveid"])
+def test_unaligned_training_sees_no_placeholder(synth_root, tmp_path, layout):
+    """Unaligned data: a method gets only real images (+ present masks); one without accepts_missing is refused."""
+    from reidlab.data import load_dataset
+
+    r = synth_root(layout)
+    data = load_dataset(layout, r)
+    assert not data.aligned and len(data.modalities) > 1
+    cfg = _cfg(r, tmp_path, dataset=layout, run_name=f"miss-{layout}", epochs=1, final_eval=False,
+               method="_engine_dummy:MissingAwareMethod", warmup_epochs=0, milestones=[], eval_protocols=[],
+               eval_every=0)
+    run = train(cfg, progress=False)
+    assert int(run.history["steps"].iloc[0]) > 0
+    assert run.record["feature_norm"] == "none"
+    with pytest.raises(ValueError, match=rf"accepts_missing=False.*{layout}"):
+        train(_cfg(r, tmp_path, dataset=layout, run_name=f"refuse-{layout}", epochs=1, final_eval=False,
+                   warmup_epochs=0, milestones=[]), progress=False)

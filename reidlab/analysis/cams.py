@@ -128,7 +128,8 @@ def spectrum_dominance(model: nn.Module, dataset: torch.utils.data.Dataset, reco
     if records is None:
         records = getattr(dataset, "records", None)
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, positions.tolist()),
-                                         batch_size=batch_size, shuffle=False, num_workers=0)
+                                         batch_size=batch_size, shuffle=False, num_workers=0,
+                                         collate_fn=getattr(dataset, "collate", None))
     model = model.to(device)
     rows: list[dict[str, Any]] = []
     start = 0
