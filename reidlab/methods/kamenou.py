@@ -70,6 +70,8 @@ class Kamenou(ReIDMethod):
     """Two-stream network with shared embedding/classifier layers. ``forward`` returns dicts keyed by
     modality: ``r`` (B, d) BN features, ``e`` (B, D_e) embeddings (= ``r`` without FC_e), ``c`` (B, C) logits."""
 
+    feature_norm = "l2"  # RLL is a metric-learning loss on L2-normalised embeddings (authors' Caffe code)
+
     def __init__(self, num_classes: int, modalities: tuple[str, ...], config: dict[str, Any]) -> None:
         super().__init__()
         if len(modalities) != 2:
