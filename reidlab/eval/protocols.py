@@ -38,12 +38,12 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 from reidlab import MODALITIES
+from reidlab.data.names import DATASETS
 
 FUSIONS = ("sum", "mean", "concat", "method", "each")
 JUNK_RULES = ("same_cam", "same_scene", "none", "cam_group")
 SAMPLINGS = ("all", "single_shot", "multi_shot")
 AGGREGATIONS = ("mean_std",)
-DATASETS = ("rgbn300", "rgbnt100", "msvr310", "wmveid863", "ucmveid", "hoss")
 
 
 @dataclass(frozen=True)
