@@ -62,6 +62,7 @@ from torch import nn
 from reidlab.methods.backbones import create_backbone
 from reidlab.methods.base import ReIDMethod
 from reidlab.methods.losses import pairwise_euclidean
+from reidlab.methods.recipe import TRAINING_RECIPE
 from reidlab.methods.registry import register_method
 from reidlab.methods.specs import Claim, TableRow, TableSpec, register_table
 
@@ -78,18 +79,15 @@ NUM_STAGES = 5
 HWDNET_CONFIG: dict[str, Any] = {
     # paper, "Implementation Details": ImageNet ResNet-50, 12 IDs x (4 RGB + 4 IR) = 48 + 48 images
     # per step, 256x180 input, SGD momentum 0.9, lr 0.01, 100 epochs, triplet margin 0.5
-    "backbone": "resnet50",
-    "pretrained": True,
-    "last_stride": 1,          # inferred: the two-stream cross-modal codebases ([23], AGW) use 1
+    **TRAINING_RECIPE,         # backbone resnet50, pretrained, last_stride 1 (inferred: the
+                               # two-stream cross-modal codebases use 1), weight_decay 5e-4 (inferred)
     "optimizer": "sgd",
     "lr": 0.01,
     "momentum": 0.9,
-    "weight_decay": 5e-4,      # inferred: not stated; the usual value of the two-stream codebases
     "epochs": 100,
     "warmup_epochs": 0,        # inferred: the paper states only the initial lr, no schedule
-    "warmup_start_lr": 0.01,
+    "warmup_factor": 1.0,
     "milestones": [],
-    "gamma": 0.1,
     "P": 12,                   # identities per batch
     "K": 4,                    # images per identity *and modality* (modality-balanced sampler)
     "height": 256,             # "resized as 256x180": read as H x W (inferred; the synthetic
