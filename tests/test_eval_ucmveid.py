@@ -166,3 +166,17 @@ def test_torch_dataset_items_carry_orientation(synth_root):
     assert [ds[i]["orientation"] for i in range(3)] == [r.attrs["orientation"] for r in data.train[:3]]
     rec = lambda o: Record(pid=1, camid=1, images={}, split="train", attrs={} if o is None else {"orientation": o})  # noqa: E731
     assert [_orientation(rec(o)) for o in (None, 3, 3.0, "front", float("nan"), 2.5)] == [-1, 3, 3, -1, -1, -1]
+
+
+def test_synthetic_ucmveid_is_uav_unaligned_with_unequal_counts(synth_root):
+    from collections import Counter
+
+    from reidlab.data import load_dataset
+
+    data = load_dataset("ucmveid", synth_root("ucmveid"))
+    rgb = Counter(r.pid for r in data.train if r.modalities == ("rgb",))
+    ir = Counter(r.pid for r in data.train if r.modalities == ("tir",))
+    assert set(rgb) == set(ir) and any(rgb[p] != ir[p] for p in rgb)  # different RGB / IR counts per ID
+    elev = [float(r.attrs["elevation"]) for r in data.train]
+    assert min(elev) >= 45.0  # UAV: looking down
+    assert {"type", "colour", "orientation", "daynight"} <= set(data.train[0].attrs)
