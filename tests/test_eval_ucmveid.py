@@ -156,15 +156,15 @@ def test_stats_orientation_by_modality(synth_root):
 def test_torch_dataset_items_carry_orientation(synth_root):
     from reidlab.data import load_dataset
     from reidlab.data.records import Record
-    from reidlab.data.torch_dataset import _orientation
+    from reidlab.data.torch_dataset import ReIDImageDataset, _orientation
     from reidlab.data.transforms import build_transforms
-
-    from reidlab.data.torch_dataset import ReIDImageDataset
 
     data = load_dataset("ucmveid", synth_root("ucmveid"))
     ds = ReIDImageDataset(data.train[:3], ("rgb", "tir"), build_transforms(32, 64, train=False), relabel=True)
     assert [ds[i]["orientation"] for i in range(3)] == [r.attrs["orientation"] for r in data.train[:3]]
-    rec = lambda o: Record(pid=1, camid=1, images={}, split="train", attrs={} if o is None else {"orientation": o})  # noqa: E731
+    def rec(o):
+        return Record(pid=1, camid=1, images={}, split="train", attrs={} if o is None else {"orientation": o})
+
     assert [_orientation(rec(o)) for o in (None, 3, 3.0, "front", float("nan"), 2.5)] == [-1, 3, 3, -1, -1, -1]
 
 

@@ -158,8 +158,9 @@ def test_unaligned_batch_uses_labels_of_present_samples_and_refuses_placeholders
     assert out["logits"]["rgb"].shape == (4, 4) and out["logits"]["tir"].shape == (4, 4)
     _, parts = model.loss(out, labels, orientation=torch.zeros(8, dtype=torch.long))
     lab_rgb = labels[present["rgb"]]
-    assert parts["id"] == pytest.approx(float(F.cross_entropy(out["logits"]["rgb"].detach(), lab_rgb)
-                                              + F.cross_entropy(out["logits"]["tir"].detach(), labels[present["tir"]])), rel=1e-5)
+    ce = (F.cross_entropy(out["logits"]["rgb"].detach(), lab_rgb)
+          + F.cross_entropy(out["logits"]["tir"].detach(), labels[present["tir"]]))
+    assert parts["id"] == pytest.approx(float(ce), rel=1e-5)
     assert parts["tri_anchors"] == 8  # every ID has both modalities: all 8 anchors mined across modalities
     padded = {m: torch.zeros(8, 3, 64, 32) for m in MODS}
     with pytest.raises(ValueError, match="no placeholder images"):

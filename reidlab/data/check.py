@@ -47,7 +47,8 @@ class CheckReport:
         if self.orientation:
             lines.append("orientation classes (records) per split and modality")
             for o in self.orientation:
-                lines.append(f"  {o['split']:<20}{o['modality']:<6}" + " ".join(f"o{k}={n}" for k, n in o["counts"].items()))
+                counts = " ".join(f"o{k}={n}" for k, n in o["counts"].items())
+                lines.append(f"  {o['split']:<20}{o['modality']:<6}{counts}")
         what = "decoded" if self.full else "header-checked"
         lines.append(f"{self.files_checked} image file(s) {what}")
         lines += [f"card: {n}" for n in self.card_notes]
