@@ -92,11 +92,15 @@ class SuiteSummary:
     @property
     def claims(self) -> list[dict[str, Any]]:
         """Every notebook's recorded ``claims`` lists (``{id, paper, claim, holds, delta, ci95}``), in order;
-        a claim checked by two notebooks appears once (the later notebook's check wins)."""
+        a claim checked by two notebooks appears once (the later notebook's check wins, but a claim a
+        notebook could not check, ``holds`` None, never hides one that another notebook checked)."""
         seen: dict[str, dict[str, Any]] = {}
         for n in self.notebooks:
             for c in n.results.get(CLAIMS_RESULT, []) or []:
-                seen[str(c.get("id"))] = {**c, "notebook": n.notebook}
+                key = str(c.get("id"))
+                if c.get("holds") is None and key in seen and seen[key].get("holds") is not None:
+                    continue
+                seen[key] = {**c, "notebook": n.notebook}
         return list(seen.values())
 
     def to_dict(self) -> dict[str, Any]:
