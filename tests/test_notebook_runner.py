@@ -168,7 +168,7 @@ def test_prepare_times_data_and_pretraining(tmp_path, monkeypatch):
 
     seen = []
     monkeypatch.setattr(synth, "ensure_synthetic", lambda ds, **kw: seen.append(("data", ds, kw["preset"])) or tmp_path)
-    monkeypatch.setattr(pre, "ensure_pretrained", lambda bb, s, **kw: seen.append(("pre", bb, s.height)) or tmp_path / "w.pth")
+    monkeypatch.setattr(pre, "ensure_pretrained", lambda bb, s, **kw: seen.append(("pre", bb, s)) or tmp_path / "w.pth")
     params = {"common": {"train": {"backbone": "resnet10t", "pretrained": "synth:smoke"}},
               "06_reproduce_tables": {"dataset": "hoss"}}
     parts = prepare(params, "smoke")
