@@ -88,7 +88,7 @@ PORSCHE_CONFIG: dict[str, Any] = {
     "momentum": 0.9,
     "epochs": 100,
     "warmup_epochs": 10,
-    "warmup_start_lr": 0.001,    # WARMUP_FACTOR 0.01
+    "warmup_factor": 0.01,       # WARMUP_FACTOR (lr starts at 0.001)
     "milestones": [30, 60],
     "gamma": 0.1,
     "P": 16,
