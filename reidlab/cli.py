@@ -11,6 +11,7 @@ _AREAS = (
     "reidlab.eval.cli",       # reidlab eval FEATURES.npz --protocol NAME; reidlab protocols
     "reidlab.engine.cli",     # reidlab train / reidlab extract
     "reidlab.notebooks.cli",  # reidlab notebooks run
+    "reidlab.engine.runs_cli",  # reidlab runs ls
 )
 
 
