@@ -7,10 +7,12 @@ resolved config (no ``None`` left where a value is needed) is what a run folder 
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+import numpy as np
 import yaml
 
 # Engine fallbacks for fields that neither the YAML nor the method's default config set.
@@ -105,8 +107,8 @@ def config_from_dict(d: Mapping[str, Any], *, source: str = "config") -> TrainCo
     return TrainConfig(**dict(d))
 
 
-_TYPES = {"int": (int,), "float": (float, int), "str": (str,), "bool": (bool,), "None": (type(None),),
-          "Any": (object,)}
+_TYPES = {"int": (numbers.Integral,), "float": (numbers.Real,), "str": (str,), "bool": (bool, np.bool_),
+          "None": (type(None),), "Any": (object,)}
 
 
 def _check_type(key: str, value: Any, source: str) -> None:
@@ -116,7 +118,8 @@ def _check_type(key: str, value: Any, source: str) -> None:
     for part in (p.strip() for p in ann.split("|")):
         base = part.split("[", 1)[0]
         allowed += _TYPES.get(base, {"list": (list, tuple), "dict": (dict,)}.get(base, (object,)))
-    ok = isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed)
+    # a bool is an Integral, but `epochs=true` is a mistake; numpy scalars pass as their kind
+    ok = isinstance(value, allowed) and not (isinstance(value, (bool, np.bool_)) and bool not in allowed)
     if not ok:
         raise ValueError(f"{source}: {key}={value!r} is not valid: {key} must be {ann.replace('|', 'or')} "
                          f"(e.g. {key}={_EXAMPLES.get(ann, 'null')})")
