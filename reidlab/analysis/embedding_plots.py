@@ -85,8 +85,9 @@ def _id_colours(pids: np.ndarray) -> dict:
 
 def plot_embedding(Y: np.ndarray, pids: np.ndarray, mods: np.ndarray, ax=None, title: str = "") -> Figure:
     """Scatter of 2-D points ``Y`` (N, 2): colour = identity (categorical palette, :func:`id_palette`),
-    marker = modality (legend shows markers), and each identity's ID written at its centroid
-    (up to :data:`MAX_LABELLED_IDS` identities) so that repeated or similar colours stay readable.
+    marker = modality (legend shows markers), and each identity's ID written beside the medoid of
+    its points in each modality (up to :data:`MAX_LABELLED_IDS` identities), so that similar
+    colours stay readable.
 
     Draws into ``ax`` when given (returns its figure), otherwise a new 5x4.5 in figure.
     """
@@ -109,10 +110,15 @@ def plot_embedding(Y: np.ndarray, pids: np.ndarray, mods: np.ndarray, ax=None, t
     if len(ids) <= MAX_LABELLED_IDS:
         import matplotlib.patheffects as pe
 
+        # one label per (ID, modality) group, on its medoid: with a modality gap the groups of one
+        # ID sit apart, and a label between them would mark empty space
         for p in ids.tolist():
-            cx, cy = np.median(Y[pids == p], axis=0)
-            ax.text(cx, cy, str(p), fontsize=7, fontweight="bold", ha="center", va="center", color=colours[p],
-                    path_effects=[pe.withStroke(linewidth=2.2, foreground="white")])
+            for m in sorted(set(mods[pids == p].tolist())):
+                pts = Y[(pids == p) & (mods == m)]
+                k = int(np.argmin(np.linalg.norm(pts[:, None] - pts[None], axis=2).sum(1)))
+                ax.annotate(str(p), pts[k], xytext=(3, 3), textcoords="offset points", fontsize=6.5,
+                            fontweight="bold", color=colours[p],
+                            path_effects=[pe.withStroke(linewidth=2, foreground="white")])
     ax.set_title(title, fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
