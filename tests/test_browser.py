@@ -229,19 +229,19 @@ def run_all_in_lab(page) -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     page.locator(".jp-Notebook").first.wait_for(timeout=UI_TIMEOUT_MS * 2)
-    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle'], "
-                 ".jp-Toolbar-kernelStatus[data-status='idle']").first.wait_for(state="attached",
-                                                                                timeout=UI_TIMEOUT_MS * 2)
-    # A Run All issued while the kernel is still connecting can be dropped: retry until a cell starts.
+    # the status bar reads "Python 3 (ipykernel) | Idle" once the kernel is up and connected
+    page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\|\s*Idle")).first.wait_for(timeout=UI_TIMEOUT_MS * 3)
+    # Queued cells show "[*]" at once; a Run All dropped by a page still settling shows nothing:
+    # only then (no prompt after a minute) is it issued again, so cells never run twice.
     started = page.locator(".jp-InputPrompt", has_text=re.compile(r"\[(\*|\d+)\]"))
-    for attempt in range(4):
+    for attempt in range(3):
         page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
         page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
         try:
-            started.first.wait_for(state="attached", timeout=20_000)
+            started.first.wait_for(state="attached", timeout=60_000)
             break
         except PlaywrightTimeout:
-            if attempt == 3:
+            if attempt == 2:
                 raise
     # the last cell prints "written: .../ranked_lists.png": every cell ran
     page.locator(".jp-OutputArea-output", has_text="written:").first.wait_for(state="attached",
