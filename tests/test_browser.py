@@ -38,7 +38,7 @@ SHOTS = REPO / "runs" / "browser_tests"
 TOKEN = "reidlab-browser-test"
 # Generous: a contended 2-core machine starts a kernel, imports torch and trains in these.
 RUN_TIMEOUT_MS = int(os.environ.get("REIDLAB_BROWSER_RUN_TIMEOUT_S", "420")) * 1000
-UI_TIMEOUT_MS = 60_000
+UI_TIMEOUT_MS = int(os.environ.get("REIDLAB_BROWSER_UI_TIMEOUT_S", "60")) * 1000
 
 
 def chromium_path() -> str:
