@@ -11,15 +11,13 @@ from reidlab.data.synth import LAYOUTS
 
 
 @pytest.fixture(scope="module")
-def datasets(tmp_path_factory):
-    from reidlab.data.synth import generate
-
+def datasets(synth_root):
+    """The session's cached synthetic smoke trees (conftest), loaded once per layout."""
     cache = {}
 
     def get(layout: str):
         if layout not in cache:
-            root = generate(layout, tmp_path_factory.mktemp(f"explorer_{layout}"), preset="smoke", seed=0)
-            cache[layout] = load_dataset(layout, root)
+            cache[layout] = load_dataset(layout, synth_root(layout))
         return cache[layout]
 
     return get
