@@ -127,3 +127,21 @@ def test_dataset_corrupt_image_raises_or_is_skipped(tmp_path):
 def test_dataset_rejects_unknown_modality(tmp_path):
     with pytest.raises(ValueError, match="subset"):
         ReIDImageDataset([], ("rgb", "depth"), build_transforms(16, 8, train=False))
+
+
+def test_hamnet_and_kamenou_augment_with_crop_and_flip_but_no_erasing():
+    """Both papers state random crop + flip only: the method config turns random erasing off,
+    a config may turn it back on, and the engine's resolved transform reaches build_transforms."""
+    from reidlab.data.transforms import build_transforms
+    from reidlab.engine.config import TrainConfig, resolve_config
+
+    for method in ("hamnet", "kamenou", "msn"):
+        cfg = resolve_config(TrainConfig(method=method))
+        assert cfg.transform == {"erase_p": 0.0}, method
+        tf = build_transforms(cfg.height, cfg.width, train=True, **cfg.transform)
+        assert tf.erase_p == 0.0 and tf.flip_p == 0.5 and tf.pad > 0  # crop + flip, no erasing
+    cfg = resolve_config(TrainConfig(method="kamenou", transform={"erase_p": 0.5, "pad": 4}))
+    assert cfg.transform == {"erase_p": 0.5, "pad": 4}
+    assert build_transforms(32, 64, train=True, **cfg.transform).erase_p == 0.5
+    # a method without transform settings keeps build_transforms' own defaults
+    assert resolve_config(TrainConfig(method="_engine_dummy:TinyMethod", backbone="none")).transform == {}

@@ -111,13 +111,39 @@ def test_run_record_and_extract_cli(root, tmp_path):
     assert (h["images_per_s"] > 0).all()
     assert isinstance(h["eval"].iloc[0], list) and h["eval"].iloc[0][0]["protocol"] == "rgbn300/rgb-nir"
     assert run.results["protocol"].tolist() == ["rgbn300/rgb-nir"]
-    assert 0 < run.results["mAP"].iloc[0] <= 100
+    assert 0 < run.results["mAP"].iloc[0] <= 1  # a fraction, not a percentage
     # the saved model reproduces the saved features
     out = tmp_path / "q.npz"
     assert main(["extract", str(d), "--split", "query", "--out", str(out)]) == 0
     fs, saved = FeatureSet.load(out), run.load_features()
     assert fs["query"].keys == ["fused:rgb+nir", "nir", "rgb"]
     np.testing.assert_allclose(fs["query"].feats, saved["query"].feats, rtol=1e-5, atol=1e-6)
+
+
+def test_reload_resume_and_extract_never_fetch_pretrained(root, tmp_path):
+    """load_run, --resume and `reidlab extract` build the network with pretrained=False: the weights file
+    a run started from may be gone (or the ImageNet download offline) and the checkpoint still loads."""
+    from reidlab.cli import main
+
+    cfg = TrainConfig(method="one_stream", dataset="rgbn300", root=str(root), modalities=["rgb"],
+                      backbone="resnet10t", pretrained=False, height=32, width=64, P=4, K=2, epochs=1,
+                      warmup_epochs=0, milestones=[], seed=0, out_dir=str(tmp_path), run_name="pt",
+                      eval_protocols=["rgbn300/rgb"], final_eval=False)
+    run = train(cfg, progress=False)
+    cfg_path = run.run_dir / "config.yaml"
+    gone = tmp_path / "gone.pth"  # as if the run had started from a weights file deleted since
+    cfg_path.write_text(cfg_path.read_text().replace("pretrained: false", f"pretrained: {gone}"))
+    assert load_config(cfg_path).pretrained == str(gone)
+    from reidlab.methods import PretrainedWeightsError, create_backbone
+    with pytest.raises(PretrainedWeightsError):  # what a rebuild with the config's `pretrained` would do
+        create_backbone("resnet10t", pretrained=gone)
+    model = load_run(run.run_dir).load_model()
+    saved = load_checkpoint(run.run_dir)["model"]
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, saved[k]), k
+    assert main(["extract", str(run.run_dir), "--split", "query", "--out", str(tmp_path / "q.npz")]) == 0
+    resumed = train(None, ["epochs=2"], resume=run.run_dir, progress=False)
+    assert resumed.history["epoch"].tolist() == [1, 2]
 
 
 def test_extract_unaligned_rows(root):

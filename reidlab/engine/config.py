@@ -214,7 +214,8 @@ def import_method_class(spec: str) -> type:
 def resolve_config(cfg: TrainConfig) -> TrainConfig:
     """Fill every ``None`` training field from the method's default config, then the engine defaults.
 
-    The method's defaults may be flat or hold the training keys under ``"train"``.
+    The method's defaults may be flat or hold the training keys under ``"train"``. ``transform``
+    (``build_transforms`` kwargs) is merged: the method's settings, then the config's on top.
     """
     md = method_defaults(cfg.method)
     sources = [md.get("train", {}) if isinstance(md.get("train"), Mapping) else {}, md, ENGINE_DEFAULTS]
@@ -231,6 +232,11 @@ def resolve_config(cfg: TrainConfig) -> TrainConfig:
                 if src.get(key) is not None:
                     d[key] = src[key]
                     break
+    # Augmentation: the method's transform settings (e.g. no random erasing), overridden key by key.
+    for src in sources[:2]:
+        if isinstance(src.get("transform"), Mapping):
+            d["transform"] = {**dict(src["transform"]), **dict(d.get("transform") or {})}
+            break
     out = TrainConfig(**d)
     _validate(out)
     return out

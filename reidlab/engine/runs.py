@@ -31,11 +31,17 @@ class Run:
     paths: dict[str, Path] = field(default_factory=dict)
 
     def load_model(self, device: str | torch.device = "cpu") -> torch.nn.Module:
-        """The method rebuilt from the config and the checkpoint's weights (eval mode)."""
+        """The method rebuilt from the config and the checkpoint's weights (eval mode).
+
+        The network is built with ``pretrained=False`` (the checkpoint replaces every weight), so
+        no ImageNet download or synthetic pre-training is ever triggered here."""
+        from dataclasses import replace
+
         from reidlab.engine.trainer import build_model
 
         ckpt = load_checkpoint(self.paths["checkpoint"], map_location="cpu")
-        model = build_model(self.config, int(ckpt["num_classes"]), tuple(ckpt["modalities"]))
+        model = build_model(replace(self.config, pretrained=False), int(ckpt["num_classes"]),
+                            tuple(ckpt["modalities"]))
         load_model_state(model, ckpt["model"], source=str(self.paths["checkpoint"]))
         return model.to(device).eval()
 

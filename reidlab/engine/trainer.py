@@ -17,6 +17,7 @@ from the checkpoint of epoch e continues exactly as the uninterrupted run would 
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import math
@@ -261,7 +262,8 @@ def _train(cfg: TrainConfig, device: torch.device, dist_info: DistInfo, resume, 
         raise ValueError(f"P={cfg.P} x K={cfg.K} gives no batch on {len(data.train)} train records "
                          f"over {dist_info.world_size} process(es); lower P or K")
 
-    model = build_model(cfg, num_classes, modalities).to(device)
+    # Resuming loads the checkpoint's weights: never fetch or build pretrained ones first.
+    model = build_model(cfg if resume is None else dataclasses.replace(cfg, pretrained=False), num_classes, modalities).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, cfg)

@@ -212,6 +212,13 @@ def _register_aligned(dataset: str, mods: tuple[str, ...], junk: str, *, suffix:
 
 _RGBNT = ("rgb", "nir", "tir")
 _register_aligned("rgbn300", ("rgb", "nir"), "same_cam", note="junk: same ID + same camera")
+# The method's own fused test embedding (e.g. HAMNet's class-aware weighting, the public code's
+# test feature), next to the sum-fused protocol of the paper.
+register_protocol(Protocol(name="rgbn300/rgb-nir-method", dataset="rgbn300", query_split="query",
+                           gallery_split="gallery", junk="same_cam", query_modalities=("rgb", "nir"),
+                           gallery_modalities=("rgb", "nir"), fusion="method",
+                           description="multi-modal RGB+NIR -> same, the method's own fused embedding "
+                                       "(fused:rgb+nir rows, e.g. HAMNet class-aware); junk: same ID + same camera"))
 _register_aligned("rgbnt100", _RGBNT, "same_cam", missing=True, note="junk: same ID + same camera")
 _register_aligned("msvr310", _RGBNT, "same_scene", query_split="query3", aliases_split=("query",),
                   note="junk: same ID + same scene (MSVR310 papers)")

@@ -16,7 +16,17 @@ with ``.out_channels = C``.
 * ``pretrained=True`` downloads ImageNet weights through timm; offline this raises
   :class:`PretrainedWeightsError` telling you to pass a local file. ``pretrained="w.pth"``
   loads a local state dict strictly (missing/unexpected keys are an error listing them;
-  ``strict=False`` only warns). Keys of the ImageNet classifier head are ignored explicitly.
+  ``strict=False`` only warns); ``.safetensors`` files are read with ``safetensors``. Keys of
+  the ImageNet classifier head are ignored explicitly.
+* ``pretrained="synth"`` (or ``"synth:demo"``, ``"synth:smoke"``): the offline stand-in for
+  ImageNet, a backbone pre-trained as an RGB ID classifier on synthetic vehicles of other
+  identities (:mod:`reidlab.engine.pretrain`), trained and cached on first use.
+
+Stream initialisation of multi-stream methods (MSN, HAMNet, Kamenou): every stream calls
+``create_backbone`` with the same ``pretrained``. With a checkpoint (True, "synth" or a path)
+all streams therefore start from the *same* weights, as in the papers (one ImageNet model per
+stream). With ``pretrained=False`` each stream is an independent random init (the streams are
+built one after another from the global RNG), so they start from *different* weights.
 """
 from __future__ import annotations
 
@@ -165,10 +175,16 @@ def _load_local(body: nn.Module, path: Path, name: str, strict: bool) -> dict[st
     if not path.is_file():
         raise PretrainedWeightsError(f"pretrained weights file {path} does not exist (backbone {name!r})")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            obj = load_file(str(path), device="cpu")
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling failure means a bad file
         raise PretrainedWeightsError(f"{path}: cannot read weights ({type(e).__name__}: {e}); expected a file "
-                                     "written by torch.save(model.state_dict(), path)") from e
+                                     "written by torch.save(model.state_dict(), path) or "
+                                     "safetensors.torch.save_file(state_dict, path)") from e
     sd = _unwrap_state_dict(obj, path)
     head = body.pretrained_cfg.get("classifier") or ""
     heads = [head] if isinstance(head, str) else list(head)
@@ -198,9 +214,12 @@ def create_backbone(name: str, *, pretrained: bool | str | Path = False, last_st
                     strict: bool = True, **kw: Any) -> Backbone:
     """Build backbone ``name`` (see :data:`BACKBONES`) returning (B, C, h, w) maps; C = ``.out_channels``.
 
-    ``pretrained``: False (random init), True (timm's ImageNet download), or a path to a local
-    state dict (loaded strictly unless ``strict=False``; classifier-head keys are ignored and
-    listed in ``.load_report["ignored_head"]``). ``last_stride``: 1 (remove the last
+    ``pretrained``: False (random init), True (timm's ImageNet download), ``"synth"`` /
+    ``"synth:<preset>"`` (the synthetic stand-in, see :mod:`reidlab.engine.pretrain`; trained
+    on first use), or a path to a local state dict, ``.pth`` or ``.safetensors`` (loaded
+    strictly unless ``strict=False``; classifier-head keys are ignored and listed in
+    ``.load_report["ignored_head"]``). Every call with the same checkpoint gives the same
+    weights, so the streams of a multi-stream method start identical; with False they differ. ``last_stride``: 1 (remove the last
     down-sampling: h = H/16) or 2 (the network as published: h = H/32).
     Extra ``kw`` go to ``timm.create_model`` (e.g. ``img_size=(256, 128)``, ``drop_path_rate``
     for ViT).
@@ -228,6 +247,10 @@ def create_backbone(name: str, *, pretrained: bool | str | Path = False, last_st
             f"create_backbone({key!r}, pretrained='/path/to/weights.pth') (a state dict saved with "
             "torch.save(model.state_dict(), path)), or pretrained=False to train from scratch.") from e
     net = Backbone(key, body, spec.kind, last_stride)
+    if isinstance(pretrained, str) and pretrained.split(":")[0] == "synth":
+        from reidlab.engine.pretrain import ensure_pretrained, parse_synth_spec
+
+        pretrained = ensure_pretrained(key, parse_synth_spec(pretrained))
     if pretrained not in (True, False, None):
         net.load_report = _load_local(body, Path(pretrained), key, strict)
     if last_stride == 1 and spec.last_stage is not None:

@@ -43,6 +43,10 @@ HAMNET_TRAINING: dict[str, Any] = {
     "K": 4,
     "height": 256,
     "width": 128,
+    # Augmentation (build_transforms kwargs): HAMNet and Kamenou state random crop + horizontal
+    # flip only; random erasing belongs to the strong-baseline recipe, so it is off unless a config
+    # sets it (``transform: {erase_p: 0.5}``).
+    "transform": {"erase_p": 0.0},
 }
 
 
