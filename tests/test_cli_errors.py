@@ -99,3 +99,14 @@ def test_notebooks_run_missing_params_file(capsys, tmp_path: Path) -> None:
     rc, _, err = _run(capsys, "notebooks", "run", "--params", str(tmp_path / "p.yaml"), "--out", str(tmp_path / "o"),
                       "--notebooks-dir", str(REPO / "notebooks"))
     _assert_user_error(rc, err, "p.yaml", "notebooks/params")
+
+
+def test_pretrain_unknown_preset(capsys, tmp_path: Path) -> None:
+    rc, _, err = _run(capsys, "pretrain", "--preset", "nosuch", "--out", str(tmp_path / "p"))
+    _assert_user_error(rc, err, "reidlab pretrain: error", "'nosuch'", "smoke")
+
+
+def test_pretrain_unknown_backbone(capsys, tmp_path: Path) -> None:
+    rc, _, err = _run(capsys, "pretrain", "--backbone", "nosuchnet", "--preset", "smoke", "--out", str(tmp_path / "p"),
+                      "--synth-cache", str(tmp_path / "s"))
+    _assert_user_error(rc, err, "reidlab pretrain: error", "'nosuchnet'", "resnet10t")
