@@ -99,12 +99,18 @@ def test_dataset_items_aligned(tmp_path):
     assert batch["present"]["nir"].dtype == torch.bool
 
 
-def test_dataset_unaligned_missing_modality_is_zero(tmp_path):
+def test_dataset_unaligned_item_has_no_placeholder(tmp_path):
+    from reidlab.data.torch_dataset import collate_batch
+
     data = load_dataset("hoss", make_hoss(tmp_path))
     ds = ReIDImageDataset(data.gallery, ("rgb", "sar"), build_transforms(16, 8, train=False))
     sar_item = ds[0]  # 0003_s02c2_SAR.tif
     assert sar_item["present"] == {"rgb": False, "sar": True}
-    assert torch.count_nonzero(sar_item["images"]["rgb"]) == 0 and sar_item["images"]["rgb"].shape == (3, 16, 8)
+    assert set(sar_item["images"]) == {"sar"} and sar_item["images"]["sar"].shape == (3, 16, 8)
+    batch = collate_batch([ds[i] for i in range(len(ds))])
+    for m in ("rgb", "sar"):  # images[m] stacks only the samples having m, present[m] marks them
+        assert batch["images"][m].shape[0] == int(batch["present"][m].sum()) > 0
+    assert not bool((batch["present"]["rgb"] & batch["present"]["sar"]).any())
     assert sar_item["label"] == sar_item["pid"] == 3  # relabel=False keeps pids
     only_rgb = ReIDImageDataset(data.gallery, ("rgb",), build_transforms(16, 8, train=False))
     assert len(only_rgb) == 1 and only_rgb.dropped_no_modality == 1

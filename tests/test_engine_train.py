@@ -187,3 +187,37 @@ def load_run_steps(root):
     from reidlab.data.samplers import PKSampler
 
     return list(PKSampler([r.pid for r in load_dataset("rgbn300", root).train], 2, 2, seed=0))
+
+
+def test_custom_training_step_two_updates(root, tmp_path):
+    """A method's own ``training_step`` may step the optimiser twice per batch via the StepContext."""
+    one = train(_cfg(root, tmp_path, run_name="one", epochs=1, final_eval=False), progress=False)
+    two = train(_cfg(root, tmp_path, run_name="two", epochs=1, final_eval=False,
+                     method="_engine_dummy:TwoStepMethod"), progress=False)
+    steps = int(two.history["steps"].iloc[0])
+    ckpt = load_checkpoint(two.run_dir)
+    assert int(ckpt["model"]["updates"]) == 2 * steps
+    # Adam counts its own steps: the params of the first modality got both updates per batch (those
+    # of the second only the first update: no grad in the second), the default step makes one per batch
+    adam_steps = {int(s["step"]) for s in ckpt["optimizer"]["state"].values()}
+    assert adam_steps == {steps, 2 * steps}
+    assert {int(s["step"]) for s in load_checkpoint(one.run_dir)["optimizer"]["state"].values()} == {steps}
+
+
+@pytest.mark.parametrize("layout", ["hoss", "ucmveid"])
+def test_unaligned_training_sees_no_placeholder(synth_root, tmp_path, layout):
+    """Unaligned data: a method gets only real images (+ present masks); one without accepts_missing is refused."""
+    from reidlab.data import load_dataset
+
+    r = synth_root(layout)
+    data = load_dataset(layout, r)
+    assert not data.aligned and len(data.modalities) > 1
+    cfg = _cfg(r, tmp_path, dataset=layout, run_name=f"miss-{layout}", epochs=1, final_eval=False,
+               method="_engine_dummy:MissingAwareMethod", warmup_epochs=0, milestones=[], eval_protocols=[],
+               eval_every=0)
+    run = train(cfg, progress=False)
+    assert int(run.history["steps"].iloc[0]) > 0
+    assert run.record["feature_norm"] == "none"
+    with pytest.raises(ValueError, match=rf"accepts_missing=False.*{layout}"):
+        train(_cfg(r, tmp_path, dataset=layout, run_name=f"refuse-{layout}", epochs=1, final_eval=False,
+                   warmup_epochs=0, milestones=[]), progress=False)

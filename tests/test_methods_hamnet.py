@@ -125,7 +125,7 @@ def test_default_config_is_the_papers():
 
     h = default_config("hamnet")
     assert (h["hsc_weight"], h["hsc_form"], h["use_hsc"], h["use_caid"]) == (0.001, "paper", True, True)
-    assert (h["epochs"], h["warmup_epochs"], h["warmup_start_lr"], h["optimizer"]) == (120, 10, 3.5e-5, "adam")
+    assert (h["epochs"], h["warmup_epochs"], h["warmup_factor"], h["optimizer"]) == (120, 10, 0.1, "adam")
     assert h["backbone"] == "resnet50" and h["lr"] == 3.5e-4 and h["milestones"] == [40, 70]
     with pytest.raises(ValueError, match=">= 2 modalities"):
         create_method("hamnet", 4, ("rgb",), **TINY)

@@ -19,7 +19,7 @@ from reidlab.methods.registry import PLANNED, canonical_modalities, smoke_setup
 from reidlab.methods.specs import CLAIM_KINDS, get_table, list_tables
 
 TINY = {"backbone": "tiny", "pretrained": False}
-ENGINE_KEYS = {"optimizer", "lr", "weight_decay", "epochs", "warmup_epochs", "warmup_start_lr", "milestones",
+ENGINE_KEYS = {"optimizer", "lr", "weight_decay", "epochs", "warmup_epochs", "warmup_factor", "milestones",
                "gamma", "P", "K", "height", "width", "backbone", "pretrained", "last_stride"}
 METHODS = list_methods()
 TABLES = list_tables()

@@ -130,7 +130,8 @@ def spectrum_dominance(model: nn.Module, dataset: torch.utils.data.Dataset, reco
     if records is None:
         records = getattr(dataset, "records", None)
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, positions.tolist()),
-                                         batch_size=batch_size, shuffle=False, num_workers=0)
+                                         batch_size=batch_size, shuffle=False, num_workers=0,
+                                         collate_fn=getattr(dataset, "collate", None))
     model = model.to(device)
     rows: list[dict[str, Any]] = []
     start = 0
@@ -194,7 +195,7 @@ def run_dataset(run: Any, split: str = "train") -> torch.utils.data.Dataset:
     """
     from reidlab.data.torch_dataset import ReIDImageDataset
     from reidlab.data.transforms import build_transforms
-    from reidlab.engine.trainer import load_data
+    from reidlab.data.loading import load_data
 
     cfg = run.config
     data = load_data(cfg)

@@ -6,6 +6,8 @@ import argparse
 import importlib
 import sys
 
+from reidlab.data.names import LAYOUTS
+
 
 def _check(args: argparse.Namespace) -> int:
     from reidlab.data.check import check_dataset
@@ -33,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
 
     p = sub.add_parser("check", help="count, verify and compare a dataset tree with its data card")
     p.add_argument("root", help="dataset root folder (or CSV for --dataset manifest)")
-    p.add_argument("--dataset", required=True, help="layout name: rgbn300 rgbnt100 msvr310 wmveid863 ucmveid hoss manifest")
+    p.add_argument("--dataset", required=True, help="layout name: " + " ".join(LAYOUTS))
     p.add_argument("--full", action="store_true", help="decode every image instead of reading headers")
     p.set_defaults(func=_check)
 

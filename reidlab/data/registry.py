@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from reidlab.data.errors import DataError, DataWarning, ImageError
+from reidlab.data.names import LAYOUTS
 from reidlab.data.records import Record, ReIDData
 
 log = logging.getLogger(__name__)
 
 _REGISTRY: dict[str, type] = {}
-_BUILTIN = ("rgbn300", "rgbnt100", "msvr310", "wmveid863", "ucmveid", "hoss", "manifest")
+_BUILTIN = LAYOUTS
 T = TypeVar("T", bound=type)
 
 

@@ -1,15 +1,20 @@
-"""The torch ``Dataset`` over records: decodes, transforms jointly, fills missing modalities.
+"""The torch ``Dataset`` over records: decodes and transforms jointly; no placeholder images.
 
 Each item is a dict::
 
     {"images": {mod: Tensor(3, H, W) float32}, "present": {mod: bool},
-     "pid": int, "label": int, "camid": int, "scene": int, "index": int}
+     "pid": int, "label": int, "camid": int, "scene": int, "index": int, "orientation": int}
 
-for every modality in ``modalities`` (canonical order). A modality the record lacks
-(unaligned data such as HOSS or UCM-VeID) is a zero tensor with ``present[mod] = False``.
-``label`` is the contiguous class index 0..C-1 over the sorted pids when ``relabel=True``
-(training), else the pid. The default collate function batches items into
-``{"images": {mod: (B, 3, H, W)}, "present": {mod: (B,) bool}, "pid": (B,), ...}``.
+``images`` holds only the modalities (of ``modalities``) the record has; ``present`` names every
+modality of ``modalities``. A modality the record lacks (unaligned data such as HOSS or
+UCM-VeID) is absent, never a zero image. ``label`` is the contiguous class index 0..C-1 over the
+sorted pids when ``relabel=True`` (training), else the pid. ``orientation`` is
+``Record.attrs["orientation"]`` (UCM-VeID: 0..7), -1 when the record has none (or a non-integer value).
+
+:func:`collate_batch` (``ReIDImageDataset.collate``; pass it as the DataLoader's ``collate_fn``)
+batches items into ``{"images": {mod: (B_m, 3, H, W)}, "present": {mod: (B,) bool}, "pid": (B,),
+...}`` where ``images[mod]`` stacks only the B_m = ``present[mod].sum()`` samples having ``mod``,
+in batch order (a modality no sample has is left out of ``images``).
 """
 from __future__ import annotations
 
@@ -27,6 +32,15 @@ try:  # torch is imported here, not at `import reidlab.data`
     from torch.utils.data import Dataset as _TorchDataset
 except ImportError:  # pragma: no cover - torch is a hard dependency of the training side
     _TorchDataset = object  # type: ignore[assignment,misc]
+
+
+def _orientation(r: Record) -> int:
+    """The record's orientation class (``attrs["orientation"]``) as an int; -1 when absent or not an
+    integer class (a method that needs it counts the labelled samples, see ``hwdnet``)."""
+    o = r.attrs.get("orientation")
+    if isinstance(o, bool) or not isinstance(o, (int, float)) or o != o or float(o) != int(o):
+        return -1
+    return int(o)
 
 
 class ReIDImageDataset(_TorchDataset):
@@ -97,13 +111,10 @@ class ReIDImageDataset(_TorchDataset):
         return len(self.records)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        import torch
-
         r = self.records[i]
         pil = {m: load_image(r.images[m]) for m in self.modalities if m in r.images}
         out = dict(self.transform(pil))
-        shape = next(iter(out.values())).shape
-        images = {m: out[m] if m in out else torch.zeros(shape, dtype=torch.float32) for m in self.modalities}
+        images = {m: out[m] for m in self.modalities if m in out}
         return {
             "images": images,
             "present": {m: m in out for m in self.modalities},
@@ -112,4 +123,32 @@ class ReIDImageDataset(_TorchDataset):
             "camid": r.camid,
             "scene": r.scene,
             "index": r.index,
+            "orientation": _orientation(r),
         }
+
+    @staticmethod
+    def collate(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """See :func:`collate_batch`."""
+        return collate_batch(items)
+
+
+def collate_batch(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Items of :class:`ReIDImageDataset` -> a batch; ``images[m]`` holds only the samples having m.
+
+    Returns
+    -------
+    dict
+        ``images``: {mod: (B_m, 3, H, W) float32}; ``present``: {mod: (B,) bool}; ``pid``,
+        ``label``, ``camid``, ``scene``, ``index``, ``orientation`` (when the items carry it): (B,) int64.
+    """
+    import torch
+
+    mods = list(items[0]["present"])
+    present = {m: torch.tensor([bool(it["present"][m]) for it in items], dtype=torch.bool) for m in mods}
+    images = {m: torch.stack([it["images"][m] for it in items if it["present"][m]])
+              for m in mods if bool(present[m].any())}
+    out: dict[str, Any] = {"images": images, "present": present}
+    for k in ("pid", "label", "camid", "scene", "index", "orientation"):
+        if k in items[0]:
+            out[k] = torch.tensor([int(it[k]) for it in items], dtype=torch.int64)
+    return out

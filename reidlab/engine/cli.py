@@ -54,7 +54,7 @@ def _extract(args: argparse.Namespace) -> int:
     from reidlab.data.transforms import build_transforms
     from reidlab.engine.extract import extract_features
     from reidlab.engine.runs import load_run
-    from reidlab.engine.trainer import load_data
+    from reidlab.data.loading import load_data
 
     run = load_run(args.run_dir)
     cfg = run.config

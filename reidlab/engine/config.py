@@ -15,27 +15,11 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import yaml
 
-# Engine fallbacks for fields that neither the YAML nor the method's default config set.
-# They follow the HAMNet / Kamenou setup (Adam, 3.5e-4, warm-up 10 epochs from x0.1,
-# x0.1 at epochs 40 and 70, 120 epochs, 256x128 inputs, P x K = 8 x 4).
-ENGINE_DEFAULTS: dict[str, Any] = {
-    "backbone": "resnet50",
-    "pretrained": False,
-    "last_stride": 1,
-    "height": 256,
-    "width": 128,
-    "P": 8,
-    "K": 4,
-    "epochs": 120,
-    "optimizer": "adam",
-    "lr": 3.5e-4,
-    "weight_decay": 5e-4,
-    "momentum": 0.9,
-    "warmup_epochs": 10,
-    "warmup_factor": 0.1,
-    "milestones": [40, 70],
-    "gamma": 0.1,
-}
+from reidlab.methods.recipe import TRAINING_RECIPE
+
+# Engine fallbacks for fields that neither the YAML nor the method's default config set: the one
+# training recipe (HAMNet / Kamenou set-up), defined once in reidlab.methods.recipe.
+ENGINE_DEFAULTS: dict[str, Any] = dict(TRAINING_RECIPE)
 
 # Fields that are handed to ``create_method`` (model construction) rather than the optimiser.
 MODEL_FIELDS = ("backbone", "pretrained", "last_stride")
@@ -220,12 +204,6 @@ def resolve_config(cfg: TrainConfig) -> TrainConfig:
     md = method_defaults(cfg.method)
     sources = [md.get("train", {}) if isinstance(md.get("train"), Mapping) else {}, md, ENGINE_DEFAULTS]
     d = cfg.to_dict()
-    # The registry states the warm-up as a start lr; the engine as a factor of the base lr.
-    if d["warmup_factor"] is None:
-        for src in sources[:2]:
-            if src.get("warmup_start_lr") is not None and src.get("lr"):
-                d["warmup_factor"] = float(src["warmup_start_lr"]) / float(src["lr"])
-                break
     for key in ENGINE_DEFAULTS:
         if d.get(key) is None:
             for src in sources:

@@ -77,6 +77,31 @@ class ReIDMethod(nn.Module):
         raise NotImplementedError(f"method {self.name!r} ({type(self).__name__}) does not fuse class activation "
                                   "maps (has_cam_fusion is False); use grad_cam_maps for its per-modality maps")
 
+    def training_step(self, batch: Mapping[str, Any], ctx: Any) -> tuple[torch.Tensor, dict[str, Any]]:
+        """One update on ``batch``: forward -> loss -> ``ctx.backward_step`` (finite check, step).
+
+        Parameters
+        ----------
+        batch : dict
+            ``images`` {modality: (B_m, 3, H, W)} on the device, ``labels`` (B,) int64 and
+            ``present`` ({modality: bool (B,)} for unaligned batches, else None).
+        ctx : reidlab.engine.trainer.StepContext
+            ``optimizer``, ``scaler``, ``device``, ``grad_clip``, ``autocast()``,
+            ``forward(images, present)`` (through DDP) and ``backward_step(loss, parts)``.
+
+        Returns
+        -------
+        total : torch.Tensor
+            The scalar loss (for logging).
+        parts : dict
+            Named loss parts (floats) for logging.
+        """
+        with ctx.autocast():
+            outputs = ctx.forward(batch["images"], batch.get("present"))
+            total, parts = self.loss(outputs, batch["labels"])
+        ctx.backward_step(total, parts)
+        return total, parts
+
     def param_groups(self) -> list[dict]:
         """Optimiser parameter groups; override to give heads another lr."""
         return [{"params": [p for p in self.parameters() if p.requires_grad]}]

@@ -81,6 +81,8 @@ class Kamenou(ReIDMethod):
     modality: ``bn_feat`` (B, d) BN features V_r / T_r, ``embedding`` (B, D_e) V_e / T_e (= ``bn_feat``
     without FC_e), ``logits`` (B, C) V_c / T_c."""
 
+    feature_norm = "l2"  # RLL is a metric-learning loss on L2-normalised embeddings (authors' Caffe code)
+
     def __init__(self, num_classes: int, modalities: tuple[str, ...], config: dict[str, Any]) -> None:
         super().__init__()
         if len(modalities) != 2:

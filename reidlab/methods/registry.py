@@ -4,10 +4,13 @@ A method module registers its class with ``@register_method("name", DEFAULT_CONF
 class is built as ``cls(num_classes=C, modalities=(...), config=merged_config)``.
 
 Default configs are plain dicts (YAML-friendly: lists, not tuples). Besides the model's own
-keys, every config carries the paper's training set-up, read by the engine:
+keys, every config carries the paper's training set-up, read by the engine; it starts from
+:data:`reidlab.methods.recipe.TRAINING_RECIPE` (also the engine's defaults) and overrides only
+what the paper changes:
 
 * ``optimizer`` ("adam" | "sgd"), ``lr``, ``weight_decay``, ``momentum`` (SGD only)
-* ``epochs``, ``warmup_epochs``, ``warmup_start_lr`` (linear warm-up from this lr to ``lr``),
+* ``epochs``, ``warmup_epochs``, ``warmup_factor`` (linear warm-up from ``lr * warmup_factor`` to
+  ``lr``),
   ``milestones`` (epochs where lr is multiplied by ``gamma``), ``gamma``
 * ``P``, ``K`` (P identities x K samples (or aligned tuples) per batch), ``height``, ``width`` (pixels)
 * ``backbone``, ``pretrained`` (True = ImageNet download, False, "synth" = the offline synthetic
@@ -38,7 +41,6 @@ _loaded = False
 # Methods of the papers in shared/seeds that reidlab does not implement yet: asking for one
 # raises NotImplementedError (never a silent fallback to a baseline).
 PLANNED: dict[str, str] = {
-    "hwdnet": "HWDNet (UCM-VeID, UAV RGB<->IR vehicle re-ID)",
     "transoss": "TransOSS (HOSS, optical<->SAR ship re-ID, ViT)",
     "porsche": "PORSCHE (visible-infrared vehicle re-ID, IEEE IoT-J 2025)",
 }
