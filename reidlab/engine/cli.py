@@ -78,7 +78,7 @@ def _pretrain(args: argparse.Namespace) -> int:
     from reidlab.engine.pretrain import PRETRAIN_PRESETS, ensure_pretrained
 
     if args.preset not in PRETRAIN_PRESETS:
-        raise SystemExit(f"unknown pretrain preset {args.preset!r}; choose one of {sorted(PRETRAIN_PRESETS)}")
+        raise ValueError(f"unknown pretrain preset {args.preset!r}; choose one of {sorted(PRETRAIN_PRESETS)}")
     changes = {k: getattr(args, k) for k in ("height", "width", "epochs") if getattr(args, k) is not None}
     settings = dataclasses.replace(PRETRAIN_PRESETS[args.preset], **changes)
     path = ensure_pretrained(args.backbone, settings, cache_dir=args.out, synth_cache=args.synth_cache,

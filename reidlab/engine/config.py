@@ -7,10 +7,12 @@ resolved config (no ``None`` left where a value is needed) is what a run folder 
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+import numpy as np
 import yaml
 
 from reidlab.methods.recipe import TRAINING_RECIPE
@@ -84,7 +86,32 @@ def config_from_dict(d: Mapping[str, Any], *, source: str = "config") -> TrainCo
     unknown = sorted(set(d) - _FIELDS)
     if unknown:
         raise ValueError(f"{source}: unknown config keys {unknown}; valid keys: {sorted(_FIELDS)}")
+    for k, v in d.items():
+        _check_type(k, v, source)
     return TrainConfig(**dict(d))
+
+
+_TYPES = {"int": (numbers.Integral,), "float": (numbers.Real,), "str": (str,), "bool": (bool, np.bool_),
+          "None": (type(None),), "Any": (object,)}
+
+
+def _check_type(key: str, value: Any, source: str) -> None:
+    """A value of the wrong kind (``lr=abc``) is an error naming the key, not a crash mid-training."""
+    ann = str(TrainConfig.__dataclass_fields__[key].type)
+    allowed: tuple[type, ...] = ()
+    for part in (p.strip() for p in ann.split("|")):
+        base = part.split("[", 1)[0]
+        allowed += _TYPES.get(base, {"list": (list, tuple), "dict": (dict,)}.get(base, (object,)))
+    # a bool is an Integral, but `epochs=true` is a mistake; numpy scalars pass as their kind
+    ok = isinstance(value, allowed) and not (isinstance(value, (bool, np.bool_)) and bool not in allowed)
+    if not ok:
+        raise ValueError(f"{source}: {key}={value!r} is not valid: {key} must be {ann.replace('|', 'or')} "
+                         f"(e.g. {key}={_EXAMPLES.get(ann, 'null')})")
+
+
+_EXAMPLES = {"int | None": "4", "int": "4", "float | None": "3.5e-4", "float": "3.5e-4", "str": "name",
+             "str | None": "name", "bool": "true", "list[int] | None": "[40,70]", "list[str] | None": "[rgb,nir]",
+             "dict[str, Any]": "{}", "bool | str | None": "false"}
 
 
 def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:

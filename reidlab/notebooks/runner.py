@@ -267,50 +267,67 @@ def run_notebooks(out: str | Path, *, preset: str = "smoke", seed: int = 0,
     parts = prepare(params, preset)
     for part in parts:
         tqdm.write(f"{part['name']}: {part['seconds']:.1f} s")
+    from reidlab.notebooks.quiet import KERNEL_LOG, papermill_log_to, quiet_kernel_manager
+
+    log_file = out / KERNEL_LOG  # kernel start-up noise and papermill's log, not the terminal
+    log_file.write_text(f"# reidlab notebooks run --preset {preset}: kernels' stdout/stderr and papermill's log\n")
+    kernel_manager = quiet_kernel_manager(log_file)
     runs: list[NotebookRun] = []
     bar = tqdm(nbs, desc="notebooks", unit="nb")
-    for nb_path in bar:
-        bar.set_postfix_str(nb_path.stem)
-        nb_out = out / nb_path.stem
-        nb_out.mkdir(parents=True, exist_ok=True)
-        results_file = nb_out / RESULTS_FILENAME
-        results_file.unlink(missing_ok=True)  # stale results from an earlier run would lie
-        common = {"preset": preset, "seed": seed, "out_dir": str(nb_out), "runs_dir": str(out / "runs")}
-        output_nb = out / nb_path.name
-        error: NotebookError | None = None
-        passed: dict[str, Any] = {}
-        ignored: list[str] = []
-        t0 = time.perf_counter()
-        try:
-            passed, ignored = resolve_parameters(nb_path, common, params)
-            old_env = os.environ.get(RESULTS_ENV)
-            os.environ[RESULTS_ENV] = str(results_file)  # the kernel inherits it
-            try:
-                pm.execute_notebook(str(nb_path), str(output_nb), parameters=passed, kernel_name=kernel_name, language="python",
-                                    progress_bar=False, cwd=str(cwd or Path.cwd()),
-                                    execution_timeout=cell_timeout)
-            finally:
-                if old_env is None:
-                    os.environ.pop(RESULTS_ENV, None)
-                else:
-                    os.environ[RESULTS_ENV] = old_env
-        except Exception as exc:  # noqa: BLE001 - any failure is reported and the suite goes on
-            error = _error_from(exc, output_nb)
-        seconds = time.perf_counter() - t0
-        try:
-            results = load_results(results_file)
-        except ValueError as exc:
-            results, error = {}, error or _error_from(exc, output_nb)
-        run = NotebookRun(notebook=nb_path.stem, status="ok" if error is None else "failed",
-                          seconds=round(seconds, 2), output=str(output_nb), parameters=passed,
-                          ignored_parameters=ignored, results=results, error=error)
-        runs.append(run)
-        tqdm.write(f"{nb_path.stem}: {run.status} ({seconds:.1f} s)")
-        if error is not None:
-            tqdm.write(format_failure(run), file=sys.stderr)
+    with papermill_log_to(log_file):
+        runs = [_run_one(nb_path, bar, out, preset, seed, params, kernel_name, kernel_manager, cwd, cell_timeout,
+                         log_file) for nb_path in bar]
     summary = SuiteSummary(preset=preset, seed=seed, out=str(out), notebooks=runs, parts=parts)
     write_summary(summary, out)
     return summary
+
+
+def _run_one(nb_path: Path, bar, out: Path, preset: str, seed: int, params: Mapping[str, Mapping[str, Any]],
+             kernel_name: str, kernel_manager: type, cwd: str | Path | None, cell_timeout: int | None,
+             log_file: Path) -> NotebookRun:
+    """Execute one notebook of the suite (see :func:`run_notebooks`); never raises for its failure."""
+    import papermill as pm
+
+    bar.set_postfix_str(nb_path.stem)
+    nb_out = out / nb_path.stem
+    nb_out.mkdir(parents=True, exist_ok=True)
+    results_file = nb_out / RESULTS_FILENAME
+    results_file.unlink(missing_ok=True)  # stale results from an earlier run would lie
+    common = {"preset": preset, "seed": seed, "out_dir": str(nb_out), "runs_dir": str(out / "runs")}
+    output_nb = out / nb_path.name
+    error: NotebookError | None = None
+    passed: dict[str, Any] = {}
+    ignored: list[str] = []
+    t0 = time.perf_counter()
+    try:
+        passed, ignored = resolve_parameters(nb_path, common, params)
+        old_env = os.environ.get(RESULTS_ENV)
+        os.environ[RESULTS_ENV] = str(results_file)  # the kernel inherits it
+        try:
+            pm.execute_notebook(str(nb_path), str(output_nb), parameters=passed, kernel_name=kernel_name, language="python",
+                                progress_bar=False, cwd=str(cwd or Path.cwd()),
+                                execution_timeout=cell_timeout, kernel_manager_class=kernel_manager)
+        finally:
+            if old_env is None:
+                os.environ.pop(RESULTS_ENV, None)
+            else:
+                os.environ[RESULTS_ENV] = old_env
+    except Exception as exc:  # noqa: BLE001 - any failure is reported and the suite goes on
+        error = _error_from(exc, output_nb)
+    seconds = time.perf_counter() - t0
+    try:
+        results = load_results(results_file)
+    except ValueError as exc:
+        results, error = {}, error or _error_from(exc, output_nb)
+    run = NotebookRun(notebook=nb_path.stem, status="ok" if error is None else "failed",
+                      seconds=round(seconds, 2), output=str(output_nb), parameters=passed,
+                      ignored_parameters=ignored, results=results, error=error)
+    tqdm.write(f"{nb_path.stem}: {run.status} ({seconds:.1f} s)")
+    if error is not None:
+        tqdm.write(format_failure(run), file=sys.stderr)
+        with open(log_file, "a", encoding="utf-8") as fh:
+            fh.write(format_failure(run) + "\n")
+    return run
 
 
 def format_failure(run: NotebookRun) -> str:
