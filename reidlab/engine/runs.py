@@ -2,43 +2,31 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
 from reidlab.engine.build import build_model
 from reidlab.engine.checkpoint import CHECKPOINT_NAME, load_checkpoint, load_model_state
 from reidlab.engine.config import TrainConfig, load_config
+from reidlab.serialize import to_jsonable
 
-
-def jsonable(x: Any) -> Any:
-    """``x`` with numpy scalars made Python numbers and non-finite floats made None (strict JSON)."""
-    if isinstance(x, dict):
-        return {str(k): jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [jsonable(v) for v in x]
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (np.floating, float)):
-        return None if not math.isfinite(float(x)) else float(x)
-    return x
+jsonable = to_jsonable  # the name the trainer imports from here; new code uses reidlab.serialize
 
 
 def write_history(run_dir: Path, history: list[dict]) -> None:
     """history.jsonl (one line per epoch), written atomically."""
     tmp = run_dir / "history.jsonl.tmp"
-    tmp.write_text("".join(json.dumps(jsonable(h)) + "\n" for h in history))
+    tmp.write_text("".join(json.dumps(to_jsonable(h)) + "\n" for h in history))
     tmp.replace(run_dir / "history.jsonl")
 
 
 def write_record(run_dir: Path, record: dict) -> None:
     """record.json (provenance and status of the run)."""
-    (run_dir / "record.json").write_text(json.dumps(jsonable(record), indent=2))
+    (run_dir / "record.json").write_text(json.dumps(to_jsonable(record), indent=2))
 
 
 @dataclass
