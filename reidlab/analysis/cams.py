@@ -147,8 +147,7 @@ def spectrum_dominance(model: nn.Module, dataset: torch.utils.data.Dataset, reco
             row["dominant"] = out["modalities"][int(a.argmax())]
             if records is not None:
                 rec = records[row["position"] if by_position else row["index"]]
-                rec_attrs = getattr(rec, "attrs", {}) or {}
-                row.update({k: rec_attrs.get(k) for k in attrs})
+                row.update({k: rec.attrs.get(k) for k in attrs})
             rows.append(row)
         start += len(out["class_idx"])
     return pd.DataFrame(rows)

@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping
 
 from reidlab.data.errors import DataError
 from reidlab.data.registry import get_layout
-from reidlab.engine.config import config_from_dict, resolve_config
+from reidlab.engine.config import TrainConfig, config_from_dict, resolve_config
 from reidlab.engine.runs import load_run
 from reidlab.engine.trainer import train
 from reidlab.methods.registry import default_config
@@ -78,7 +78,7 @@ def get_or_train(cfg: Mapping[str, Any], runs_dir: str | Path, *, reuse: bool = 
     if reuse and (run_dir / "results.csv").exists():
         run = load_fn(run_dir)
         got_cfg = getattr(run, "config", None)
-        got = config_hash(got_cfg.to_dict() if hasattr(got_cfg, "to_dict") else dict(got_cfg or {}))
+        got = config_hash(got_cfg.to_dict() if isinstance(got_cfg, TrainConfig) else dict(got_cfg or {}))
         if got != h:
             raise ValueError(f"{run_dir}: its config.yaml hashes to {got}, not {h}: a stale or edited run "
                              "folder; delete it or pass reuse=False")
