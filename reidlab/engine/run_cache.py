@@ -59,12 +59,40 @@ def _resolve(d: Mapping[str, Any]) -> dict[str, Any]:
 def get_or_train(cfg: Mapping[str, Any], runs_dir: str | Path, *, reuse: bool = True, progress: bool = True,
                  train_fn: Callable[[Any], Any] | None = None, load_fn: Callable[[Path], Any] | None = None,
                  resolve_fn: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None) -> tuple[Any, bool, str]:
-    """Train ``cfg`` (TrainConfig fields) into ``runs_dir/<method>-<hash>`` or reuse that folder.
+    """Train ``cfg`` into ``runs_dir/<method>-<hash>``, or reuse that folder when it is finished.
 
-    Returns ``(run, reused, config_hash)``. The hash is over the resolved config (see
-    :func:`config_hash`); a reused folder whose config.yaml hashes differently raises
-    ValueError (stale or edited folder). ``train_fn(cfg_dict)`` / ``load_fn(run_dir)`` /
-    ``resolve_fn(cfg_dict)`` default to the engine's ``train`` / ``load_run`` / ``resolve_config``.
+    Parameters
+    ----------
+    cfg : mapping
+        TrainConfig fields (``method``, ``dataset``, ``preset``, ...); ``out_dir`` is set to
+        ``runs_dir`` and ``run_name`` to ``<method>-<hash>``.
+    runs_dir : str or Path
+        Folder holding the run folders.
+    reuse : bool
+        Reuse a folder with ``results.csv`` (False: train again into it).
+    progress : bool
+        Show the trainer's progress bars.
+    train_fn : callable, optional
+        ``train_fn(cfg_dict) -> Run``; default :func:`reidlab.engine.trainer.train`.
+    load_fn : callable, optional
+        ``load_fn(run_dir) -> Run``; default :func:`reidlab.engine.runs.load_run`.
+    resolve_fn : callable, optional
+        ``resolve_fn(cfg_dict) -> dict``, the resolved config that is hashed; default
+        :func:`reidlab.engine.config.resolve_config`.
+
+    Returns
+    -------
+    run : Run
+        The trained or reused run.
+    reused : bool
+        Whether the folder was reused.
+    config_hash : str
+        12 hex digits over the resolved config (see :func:`config_hash`).
+
+    Raises
+    ------
+    ValueError
+        When a reused folder's config.yaml hashes differently (a stale or edited folder).
     """
     if train_fn is None:
         train_fn = lambda d: train(d, progress=progress)  # noqa: E731
