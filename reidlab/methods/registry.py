@@ -136,8 +136,23 @@ def canonical_modalities(modalities: Sequence[str] | str) -> tuple[str, ...]:
 def create_method(name: str, num_classes: int, modalities: Sequence[str], **overrides: Any) -> ReIDMethod:
     """Build method ``name`` for ``num_classes`` training identities on ``modalities``.
 
-    ``overrides`` replace keys of :func:`default_config` (unknown keys raise ValueError).
-    The model's ``.config`` holds the merged config.
+    Parameters
+    ----------
+    name : str
+        A registered method (:func:`list_methods`); a planned one raises NotImplementedError.
+    num_classes : int
+        Training identities (>= 2): the size of the ID classifier(s).
+    modalities : sequence of str
+        Input modalities, any order (sorted into :data:`reidlab.MODALITIES` order).
+    **overrides
+        Replace keys of :func:`default_config` (``backbone``, ``pretrained`` as False, True or a
+        weights path, ``last_stride``, the method's own switches...); unknown keys raise
+        ValueError naming the valid ones.
+
+    Returns
+    -------
+    ReIDMethod
+        The model; ``.config`` holds the merged config.
     """
     cls, _ = _lookup(name)
     if int(num_classes) < 2:
