@@ -14,8 +14,9 @@ what the paper changes:
   ``milestones`` (epochs where lr is multiplied by ``gamma``), ``gamma``
 * ``P``, ``K`` (P identities x K samples (or aligned tuples) per batch), ``height``, ``width`` (pixels)
 * ``backbone``, ``pretrained`` (True = ImageNet download, False, "synth" = the offline synthetic
-  stand-in of :mod:`reidlab.engine.pretrain`, or a local .pth / .safetensors path; every stream of
-  a multi-stream method starts from the same checkpoint), ``last_stride``
+  stand-in of :mod:`reidlab.engine.pretrain`, which the engine's ``build_model`` resolves to its
+  weights file, or a local .pth / .safetensors path; every stream of a multi-stream method
+  starts from the same checkpoint), ``last_stride``
 * ``transform``: ``build_transforms`` settings of the paper's augmentation (e.g. ``{"erase_p": 0.0}``)
 
 Method modules under ``reidlab/methods/`` are imported on first use, so a new method file
