@@ -34,6 +34,15 @@ def test_synth_pretraining_is_cached_deterministic_and_loaded(tmp_path, monkeypa
     assert resolve_pretrained("resnet10t", "synth:smoke") == str(path)
     net = create_backbone("resnet10t", pretrained=resolve_pretrained("resnet10t", "synth:smoke"))
     assert all(torch.equal(v, a[k]) for k, v in net.body.state_dict().items())
+    # a config's `pretrained: synth:smoke` reaches every stream through the engine's build_model
+    from reidlab.engine.build import build_model
+    from reidlab.engine.config import TrainConfig
+
+    msn = build_model(TrainConfig(method="msn", backbone="resnet10t", pretrained="synth:smoke"), 4, ("rgb", "nir"))
+    assert msn.config["pretrained"] == str(path)
+    for m in ("rgb", "nir"):
+        body = msn.streams[m].backbone.body.state_dict()
+        assert all(torch.equal(v, a[k]) for k, v in body.items())
     rand = create_backbone("resnet10t", pretrained=False).body.state_dict()
     assert not torch.equal(rand["conv1.0.weight"], a["conv1.0.weight"])
     # every setting is in the key: another epoch count is another file
