@@ -152,8 +152,10 @@ def test_runner_summary_collects_claims(tmp_path):
          "verdict": "holds"}
     runs = [NotebookRun("03_modality_gap", "ok", 1.0, "o", {}, results={"claims": [c]}),
             NotebookRun("06_reproduce_tables", "ok", 1.0, "o", {}, results={"claims": [{**c, "id": "k.y"}]})]
+    runs.append(NotebookRun("07_x", "ok", 1.0, "o", {}, results={"claims": [{**c, "holds": None, "verdict": "not run"}]}))
     s = SuiteSummary("smoke", 0, str(tmp_path), runs)
     d = s.to_dict()
     assert [x["id"] for x in d["claims"]] == ["k.x", "k.y"]
+    assert d["claims"][0]["holds"] is True and d["claims"][0]["notebook"] == "03_modality_gap"  # not hidden
     md = summary_markdown(s)
     assert "k.x: A > B" in md and "[0.05, 0.15]" in md

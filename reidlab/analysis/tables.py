@@ -55,13 +55,16 @@ def row_config(spec: TableSpec, row: TableRow, *, preset: str, seed: int, runs_d
     """The TrainConfig fields of one row: table defaults < ``train_overrides`` < row overrides.
 
     Row overrides win because they *define* the row (its modalities, its switches);
-    ``method_overrides`` dicts are merged key by key.
+    ``method_overrides`` dicts are merged key by key. ``eval_protocols`` is left unset: a run is
+    scored under every protocol of its dataset, so one run (one config hash) serves every table
+    and notebook that trains the same configuration.
     """
     d: dict[str, Any] = {"method": row.method, "dataset": spec.dataset, "preset": preset, "seed": seed,
-                         "eval_protocols": list(spec.row_protocols(row)), "out_dir": str(runs_dir)}
+                         "out_dir": str(runs_dir)}
     d = _merge(d, train_overrides)
     d = _merge(d, row.overrides)
-    d["method"], d["eval_protocols"] = row.method, list(spec.row_protocols(row))
+    d["method"] = row.method
+    d.pop("eval_protocols", None)
     return d
 
 

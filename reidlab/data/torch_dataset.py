@@ -3,12 +3,13 @@
 Each item is a dict::
 
     {"images": {mod: Tensor(3, H, W) float32}, "present": {mod: bool},
-     "pid": int, "label": int, "camid": int, "scene": int, "index": int}
+     "pid": int, "label": int, "camid": int, "scene": int, "index": int, "orientation": int}
 
 ``images`` holds only the modalities (of ``modalities``) the record has; ``present`` names every
 modality of ``modalities``. A modality the record lacks (unaligned data such as HOSS or
 UCM-VeID) is absent, never a zero image. ``label`` is the contiguous class index 0..C-1 over the
-sorted pids when ``relabel=True`` (training), else the pid.
+sorted pids when ``relabel=True`` (training), else the pid. ``orientation`` is
+``Record.attrs["orientation"]`` (UCM-VeID: 0..7), -1 when the record has none (or a non-integer value).
 
 :func:`collate_batch` (``ReIDImageDataset.collate``; pass it as the DataLoader's ``collate_fn``)
 batches items into ``{"images": {mod: (B_m, 3, H, W)}, "present": {mod: (B,) bool}, "pid": (B,),
@@ -31,6 +32,15 @@ try:  # torch is imported here, not at `import reidlab.data`
     from torch.utils.data import Dataset as _TorchDataset
 except ImportError:  # pragma: no cover - torch is a hard dependency of the training side
     _TorchDataset = object  # type: ignore[assignment,misc]
+
+
+def _orientation(r: Record) -> int:
+    """The record's orientation class (``attrs["orientation"]``) as an int; -1 when absent or not an
+    integer class (a method that needs it counts the labelled samples, see ``hwdnet``)."""
+    o = r.attrs.get("orientation")
+    if isinstance(o, bool) or not isinstance(o, (int, float)) or o != o or float(o) != int(o):
+        return -1
+    return int(o)
 
 
 class ReIDImageDataset(_TorchDataset):
@@ -113,6 +123,7 @@ class ReIDImageDataset(_TorchDataset):
             "camid": r.camid,
             "scene": r.scene,
             "index": r.index,
+            "orientation": _orientation(r),
         }
 
     @staticmethod
@@ -128,7 +139,7 @@ def collate_batch(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     -------
     dict
         ``images``: {mod: (B_m, 3, H, W) float32}; ``present``: {mod: (B,) bool}; ``pid``,
-        ``label``, ``camid``, ``scene``, ``index``: (B,) int64.
+        ``label``, ``camid``, ``scene``, ``index``, ``orientation`` (when the items carry it): (B,) int64.
     """
     import torch
 
@@ -137,6 +148,7 @@ def collate_batch(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     images = {m: torch.stack([it["images"][m] for it in items if it["present"][m]])
               for m in mods if bool(present[m].any())}
     out: dict[str, Any] = {"images": images, "present": present}
-    for k in ("pid", "label", "camid", "scene", "index"):
-        out[k] = torch.tensor([int(it[k]) for it in items], dtype=torch.int64)
+    for k in ("pid", "label", "camid", "scene", "index", "orientation"):
+        if k in items[0]:
+            out[k] = torch.tensor([int(it[k]) for it in items], dtype=torch.int64)
     return out

@@ -255,6 +255,8 @@ class Trainer:
                                   "present": None}
         if self.pass_present and not self.data.aligned and batch.get("present") is not None:
             on_dev["present"] = {m: v.to(self.device) for m, v in batch["present"].items()}
+        if "orientation" in batch:  # per-sample labels a method may use (HWDNet's orientation loss)
+            on_dev["orientation"] = batch["orientation"].to(self.device, non_blocking=True)
         return self.model.training_step(on_dev, self.ctx)
 
     def run_epoch(self, epoch: int) -> dict[str, Any]:

@@ -202,9 +202,10 @@ def _write_ucmveid(p: dict[str, Any], root: Path) -> list[dict[str, Any]]:
         scale = 1.0 if mod == "rgb" else float(p["ir_ratio"])
         for cap, k, ident, imgs in _vehicle_tuples(p, kind="uav", stream=stream, scale=scale, desc=f"synth ucmveid {folder}"):
             name = f"{cap.pid:04d}_v{cap.cam + 1:02d}_o{cap.orientation}_{k:04d}.jpg"
-            rel = f"{dirs[cap.split]}/{folder}/{name}"
+            split_dir = "test" if p.get("test_split") == "by_modality" and cap.split != "train" else dirs[cap.split]
+            rel = f"{split_dir}/{folder}/{name}"
             _save_jpg(imgs[mod], root / rel, p["jpeg_quality"])
-            rows.append(_attr_row(rel, cap, cap.cam + 1, mod, ident))
+            rows.append(dict(_attr_row(rel, cap, cap.cam + 1, mod, ident), split=split_dir))
             labels.append(dict(file=rel, pid=cap.pid, video=cap.cam + 1, orientation=cap.orientation, type=ident.type, colour=ident.colour))
     with open(root / "labels.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=["file", "pid", "video", "orientation", "type", "colour"], lineterminator="\n")

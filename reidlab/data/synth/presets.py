@@ -6,7 +6,9 @@ Counts are totals per split (images = captures; an aligned capture is one tuple)
 per (camera, scene) pass; ``size`` = ``(H, W)`` per modality image in pixels (``sar_size`` for
 HOSS SAR); ``gap`` in [0, 1] (0: the other modalities are copies of RGB); ``challenge_mix``
 (probabilities of ``normal, low_light, night, glare, shadow, occlusion``); ``ir_ratio`` (UCM-VeID:
-IR images per RGB image); ``jpeg_quality``.
+IR images per RGB image); ``test_split`` (UCM-VeID only: ``query_gallery``, the default, writes
+``query/`` and ``gallery/`` folders; ``by_modality`` writes the paper's ``test/`` folder, which the
+protocols divide by modality); ``jpeg_quality``.
 """
 from __future__ import annotations
 
@@ -97,7 +99,7 @@ def resolve_params(layout: str, preset: str, seed: int, overrides: dict[str, Any
     p["size"] = [max(8, int(round(h * scale))), max(8, int(round(w * scale)))]
     if layout == "hoss":
         p["sar_size"] = [max(8, int(round(x * scale))) for x in _REAL_SAR_SIZE]
-    known = set(p) | {"num_query_ids", "sar_size", "scale"}
+    known = set(p) | {"num_query_ids", "sar_size", "scale"} | ({"test_split"} if layout == "ucmveid" else set())
     unknown = set(overrides) - known
     if unknown:
         raise ValueError(f"unknown synthetic knob(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -118,6 +120,8 @@ def resolve_params(layout: str, preset: str, seed: int, overrides: dict[str, Any
 
 
 def _validate(p: dict[str, Any]) -> None:
+    if p.get("test_split", "query_gallery") not in ("query_gallery", "by_modality"):
+        raise ValueError(f"test_split must be 'query_gallery' or 'by_modality', got {p['test_split']!r}")
     if not 0.0 <= float(p["gap"]) <= 1.0:
         raise ValueError(f"gap must be in [0, 1], got {p['gap']}")
     bad = set(p["challenge_mix"]) - set(CHALLENGES)
