@@ -167,7 +167,7 @@ def test_config_hash_is_canonical_for_defaults() -> None:
 def test_same_configuration_in_two_tables_and_notebooks_is_one_run(tmp_path: Path) -> None:
     """HAMNet Table 2's HAMNet row and Table 5's full model (switches equal to the defaults), and
     notebook 05's hamnet, hash alike (one run)."""
-    from reidlab.engine.runs import _resolve
+    from reidlab.engine.run_cache import _resolve
     from reidlab.methods.specs import get_table
 
     train = {"backbone": "resnet10t", "pretrained": False, "height": 32, "width": 64, "epochs": 1}

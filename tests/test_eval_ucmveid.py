@@ -142,7 +142,7 @@ def test_manifest_test_split_and_orientation_labels(tmp_path):
 
 
 def test_stats_orientation_by_modality(synth_root):
-    from reidlab import stats
+    from reidlab.data import stats
     from reidlab.data import load_dataset
 
     data = load_dataset("ucmveid", synth_root("ucmveid"))

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from reidlab.engine.pretrain import (PRETRAIN_DATA_SEED, PRETRAIN_PRESETS, _load_rgb, ensure_pretrained,
-                                     parse_synth_spec, pretrained_path)
+                                     parse_synth_spec, pretrained_path, resolve_pretrained)
 from reidlab.methods import create_backbone
 
 
@@ -30,9 +30,19 @@ def test_synth_pretraining_is_cached_deterministic_and_loaded(tmp_path, monkeypa
     again = ensure_pretrained("resnet10t", "smoke", cache_dir=tmp_path / "other", progress=False)
     a, b = torch.load(path, weights_only=True), torch.load(again, weights_only=True)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    # `pretrained="synth:smoke"` loads exactly these weights, which differ from a random init
-    net = create_backbone("resnet10t", pretrained="synth:smoke")
+    # `pretrained: "synth:smoke"` resolves to exactly these weights, which differ from a random init
+    assert resolve_pretrained("resnet10t", "synth:smoke") == str(path)
+    net = create_backbone("resnet10t", pretrained=resolve_pretrained("resnet10t", "synth:smoke"))
     assert all(torch.equal(v, a[k]) for k, v in net.body.state_dict().items())
+    # a config's `pretrained: synth:smoke` reaches every stream through the engine's build_model
+    from reidlab.engine.build import build_model
+    from reidlab.engine.config import TrainConfig
+
+    msn = build_model(TrainConfig(method="msn", backbone="resnet10t", pretrained="synth:smoke"), 4, ("rgb", "nir"))
+    assert msn.config["pretrained"] == str(path)
+    for m in ("rgb", "nir"):
+        body = msn.streams[m].backbone.body.state_dict()
+        assert all(torch.equal(v, a[k]) for k, v in body.items())
     rand = create_backbone("resnet10t", pretrained=False).body.state_dict()
     assert not torch.equal(rand["conv1.0.weight"], a["conv1.0.weight"])
     # every setting is in the key: another epoch count is another file
@@ -62,3 +72,5 @@ def test_synth_spec_parsing():
     assert parse_synth_spec("synth") == "demo" and parse_synth_spec("synth:smoke") == "smoke"
     with pytest.raises(ValueError, match="synth:<preset>"):
         parse_synth_spec("synth:huge")
+    with pytest.raises(ValueError, match="resolve_pretrained"):  # the backbone layer only loads files
+        create_backbone("resnet10t", pretrained="synth:smoke")

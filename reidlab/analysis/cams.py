@@ -14,7 +14,6 @@
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -148,41 +147,10 @@ def spectrum_dominance(model: nn.Module, dataset: torch.utils.data.Dataset, reco
             row["dominant"] = out["modalities"][int(a.argmax())]
             if records is not None:
                 rec = records[row["position"] if by_position else row["index"]]
-                rec_attrs = getattr(rec, "attrs", {}) or {}
-                row.update({k: rec_attrs.get(k) for k in attrs})
+                row.update({k: rec.attrs.get(k) for k in attrs})
             rows.append(row)
         start += len(out["class_idx"])
     return pd.DataFrame(rows)
-
-
-def _sidecar_attrs(records: Sequence[Any], root: Path) -> list[Any]:
-    """Records with ``attributes.csv`` merged in when the loader left ``attrs`` empty.
-
-    Looks in ``root`` and its parent (the synthetic generator writes the sidecar next to the
-    layout folder); ``file`` is relative to the CSV's folder. Records already carrying
-    attributes, or with no sidecar found, are returned unchanged.
-    """
-    import dataclasses
-    import logging
-
-    if not records or any(r.attrs for r in records):
-        return list(records)
-    for folder in (root, root.parent):
-        csv = folder / "attributes.csv"
-        if csv.exists():
-            table = pd.read_csv(csv)
-            if "file" not in table.columns:
-                raise ValueError(f"{csv}: no 'file' column; the sidecar must name each image relative to its folder")
-            by_file = {str((folder / f).resolve()): row for f, row in
-                       zip(table["file"], table.drop(columns="file").to_dict("records"))}
-            out = []
-            for r in records:
-                ref = next(iter(r.images.values()))
-                out.append(dataclasses.replace(r, attrs=by_file.get(str(Path(ref.path).resolve()), {})))
-            logging.getLogger(__name__).info("attributes merged from %s (%d of %d records matched)", csv,
-                                             sum(bool(r.attrs) for r in out), len(out))
-            return out
-    return list(records)
 
 
 def run_dataset(run: Any, split: str = "train") -> torch.utils.data.Dataset:
@@ -190,8 +158,8 @@ def run_dataset(run: Any, split: str = "train") -> torch.utils.data.Dataset:
 
     ``run``: a :class:`reidlab.engine.runs.Run`. Uses the run's dataset, modalities and input
     size; ``split == "train"`` relabels pids to the classifier's classes (same mapping as the
-    engine), so ``item["label"]`` is a valid CAM class. Record attributes come from the
-    loader or, when it left them empty, from the ``attributes.csv`` sidecar.
+    engine), so ``item["label"]`` is a valid CAM class. Record attributes are the loader's
+    (:func:`reidlab.data.load_dataset` merges the ``attributes.csv`` sidecar).
     """
     from reidlab.data.torch_dataset import ReIDImageDataset
     from reidlab.data.transforms import build_transforms
@@ -200,8 +168,7 @@ def run_dataset(run: Any, split: str = "train") -> torch.utils.data.Dataset:
     cfg = run.config
     data = load_data(cfg)
     mods = tuple(run.record.get("modalities") or cfg.modalities or data.modalities)
-    records = _sidecar_attrs(data[split], Path(data.root))
-    return ReIDImageDataset(records, mods, build_transforms(cfg.height, cfg.width, train=False),
+    return ReIDImageDataset(data[split], mods, build_transforms(cfg.height, cfg.width, train=False),
                             relabel=split == "train")
 
 

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from reidlab.methods.specs import Claim, TableRow, TableSpec, get_table, list_tables  # noqa: F401 (re-exported)
 from reidlab.engine.config import _merge
-from reidlab.engine.runs import config_hash, get_or_train
+from reidlab.engine.run_cache import config_hash, get_or_train
 
 METRICS = ("mAP", "R1", "R5", "R10")
 # Fields that do not change a run's numbers: left out of the reuse hash.
@@ -81,14 +81,35 @@ def run_table(spec: TableSpec, preset: str = "smoke", seed: int = 0, runs_dir: s
               train_fn: Callable[[Any], Any] | None = None, load_fn: Callable[[Path], Any] | None = None,
               resolve_fn: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None,
               progress: bool = True, **train_overrides: Any) -> pd.DataFrame:
-    """Fill ``spec``: train (or reuse, :func:`reidlab.engine.runs.get_or_train`) one run per row, read its results.
+    """Fill ``spec``: train (or reuse) one run per row, read its results.
 
-    ``rows``: labels to run (default all). ``train_overrides``: TrainConfig fields for every
-    row (the smoke settings: ``epochs``, ``backbone``, ``height`` ...); the injectable
-    functions are passed to :func:`reidlab.engine.runs.get_or_train` (tests use fakes).
+    Parameters
+    ----------
+    spec : TableSpec
+        The table (rows, protocols, dataset), e.g. ``get_table("msn_table2")``.
+    preset : str
+        Synthetic-data and training preset of every row (``smoke``, ``demo``, ``paper``).
+    seed : int
+        Training seed of every row.
+    runs_dir : str or Path
+        Where the run folders live (``<runs_dir>/<method>-<config hash>``).
+    reuse : bool
+        Reuse a finished run folder of the same config (False: train again).
+    rows : sequence of str, optional
+        Row labels to run (default: all); unknown labels raise ValueError.
+    train_fn, load_fn, resolve_fn : callable, optional
+        Passed to :func:`reidlab.engine.run_cache.get_or_train` (tests use fakes).
+    progress : bool
+        Show tqdm progress bars.
+    **train_overrides
+        TrainConfig fields for every row (the smoke settings: ``epochs``, ``backbone``,
+        ``height`` ...); a row's own overrides win (see :func:`row_config`).
 
-    Returns one row per (table row, protocol): ``row, method, protocol, mAP, R1, R5, R10,
-    mINP`` (fractions), ``run_dir``, ``reused`` (bool), ``config_hash``.
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (table row, protocol): ``row, method, protocol, mAP, R1, R5, R10, mINP``
+        (fractions in [0, 1]), ``run_dir``, ``reused`` (bool), ``config_hash``.
     """
     chosen = list(spec.rows)
     if rows is not None:

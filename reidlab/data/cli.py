@@ -1,11 +1,10 @@
-"""``reidlab data ...`` sub-commands: ``check``, ``synth`` (and ``stats``, added by
-:mod:`reidlab.stats_cli` when that module is present)."""
+"""``reidlab data ...`` sub-commands: ``check``, ``synth`` and ``stats`` (:mod:`reidlab.data.stats_cli`)."""
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
+from reidlab.data import stats_cli
 from reidlab.data.names import LAYOUTS
 
 
@@ -29,7 +28,7 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
-    """Add ``reidlab data {check,synth[,stats]}``; returns the ``data`` sub-parser group."""
+    """Add ``reidlab data {check,synth,stats}``; returns the ``data`` sub-parser group."""
     data = subparsers.add_parser("data", help="dataset tools: check, synth, stats")
     sub = data.add_subparsers(dest="data_command", required=True)
 
@@ -46,11 +45,5 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=_synth)
 
-    try:
-        stats_cli = importlib.import_module("reidlab.stats_cli")
-    except ImportError as exc:
-        if exc.name != "reidlab.stats_cli":
-            raise  # the module exists but is broken: say so instead of hiding `data stats`
-    else:
-        stats_cli.register(sub)
+    stats_cli.register(sub)
     return sub

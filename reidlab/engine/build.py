@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 
 from reidlab.engine.config import MODEL_FIELDS, TrainConfig, import_method_class
+from reidlab.engine.pretrain import resolve_pretrained
+from reidlab.methods.registry import create_method, default_config
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -21,23 +23,35 @@ def resolve_device(spec: str) -> torch.device:
 
 
 def build_model(cfg: TrainConfig, num_classes: int, modalities: tuple[str, ...]) -> torch.nn.Module:
-    """The method of ``cfg`` (registry name or ``module:Class``) with its overrides applied."""
+    """The method of ``cfg`` (registry name or ``module:Class``) with its overrides applied.
+
+    ``pretrained: synth[:<preset>]`` is resolved here to the cached weights file of
+    :func:`reidlab.engine.pretrain.resolve_pretrained` (trained on first use).
+    """
     kwargs = dict(cfg.method_overrides)
     if ":" in cfg.method:
         for f in MODEL_FIELDS:
             if getattr(cfg, f) is not None:
                 kwargs.setdefault(f, getattr(cfg, f))
+        _resolve_synth(kwargs, kwargs.get("backbone"))
         cls = import_method_class(cfg.method)
         return cls(num_classes=num_classes, modalities=modalities, **kwargs)
-    from reidlab.methods import create_method, default_config
-
     # The method's config also lists the training set-up (lr, P, K, height...): hand it the
     # resolved values so that ``model.config`` describes the run actually made.
     resolved = cfg.to_dict()
-    for key in default_config(cfg.method):
+    defaults = default_config(cfg.method)
+    for key in defaults:
         if key in resolved and key not in ("method_overrides",) and resolved[key] is not None:
             kwargs.setdefault(key, resolved[key])
+    _resolve_synth(kwargs, kwargs.get("backbone", defaults.get("backbone")))
     return create_method(cfg.method, num_classes, modalities, **kwargs)
+
+
+def _resolve_synth(kwargs: dict, backbone: str | None) -> None:
+    if isinstance(kwargs.get("pretrained"), str) and kwargs["pretrained"].split(":")[0] == "synth":
+        if backbone is None:
+            raise ValueError(f"pretrained={kwargs['pretrained']!r} needs a backbone name; set `backbone:` in the config")
+        kwargs["pretrained"] = resolve_pretrained(backbone, kwargs["pretrained"])
 
 
 def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:

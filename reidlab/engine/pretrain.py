@@ -16,8 +16,9 @@ schedule, seeds, the synthetic generator's parameters and version, :data:`PRETRA
 The run is deterministic for a given torch build and thread count: init, shuffling and
 augmentation draw from generators seeded by ``seed``.
 
-``pretrained: synth`` (``synth:demo``) in a config, or ``create_backbone(name, pretrained="synth")``,
-resolves to :func:`ensure_pretrained` with the ``demo`` settings; ``synth:smoke`` is a tiny
+``pretrained: synth`` (``synth:demo``) in a config resolves, through :func:`resolve_pretrained`
+(called by :func:`reidlab.engine.build.build_model`), to :func:`ensure_pretrained` with the
+``demo`` settings; the backbone then loads the file like any local checkpoint; ``synth:smoke`` is a tiny
 (seconds) version for tests and the smoke preset. CLI: ``reidlab pretrain --backbone resnet10t
 --preset demo``.
 """
@@ -37,8 +38,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from reidlab.methods.backbones import _resolve, create_backbone
+
 __all__ = ["PRETRAIN_DATA_SEED", "PRETRAIN_PRESETS", "PRETRAIN_VERSION", "PretrainSettings", "ensure_pretrained",
-           "parse_synth_spec", "pretrain_backbone", "pretrained_path"]
+           "parse_synth_spec", "pretrain_backbone", "pretrained_path", "resolve_pretrained"]
 
 PRETRAIN_VERSION = "1"
 # Generator seed of the pre-training identities. Presets and configs use data_seed 0 (and small
@@ -110,8 +113,6 @@ def _settings_hash(backbone: str, s: PretrainSettings) -> tuple[str, dict[str, A
 def pretrained_path(backbone: str, settings: PretrainSettings | str = "demo",
                     cache_dir: str | Path = DEFAULT_CACHE) -> Path:
     """Where :func:`ensure_pretrained` keeps the weights of ``backbone`` with ``settings``."""
-    from reidlab.methods.backbones import _resolve
-
     s = PRETRAIN_PRESETS[settings] if isinstance(settings, str) else settings
     key, _ = _resolve(backbone)
     h, _ = _settings_hash(key, s)
@@ -161,8 +162,6 @@ def pretrain_backbone(backbone: str, settings: PretrainSettings, *, synth_cache:
     ``loss`` (last epoch's mean), ``data_seconds`` (synthesis + decoding), ``images``, ``num_ids``. The global RNG state is untouched.
     """
     from tqdm.auto import tqdm
-
-    from reidlab.methods.backbones import create_backbone
 
     s = settings
     t0, c0 = time.perf_counter(), time.process_time()
@@ -218,8 +217,6 @@ def ensure_pretrained(backbone: str, settings: PretrainSettings | str = "demo", 
     reused only when its JSON record carries the same hash (the record is written last, so an
     interrupted run is redone).
     """
-    from reidlab.methods.backbones import _resolve
-
     s = PRETRAIN_PRESETS[settings] if isinstance(settings, str) else settings
     key, _ = _resolve(backbone)
     h, hashed = _settings_hash(key, s)
@@ -244,3 +241,23 @@ def ensure_pretrained(backbone: str, settings: PretrainSettings | str = "demo", 
     tmp_meta.write_text(json.dumps({"hash": h, **hashed, **stats, "torch": torch.__version__}, indent=1))
     tmp_meta.replace(meta)
     return path
+
+
+def resolve_pretrained(backbone: str, pretrained: bool | str | Path | None) -> bool | str | Path | None:
+    """``pretrained`` as :func:`reidlab.methods.backbones.create_backbone` takes it.
+
+    Parameters
+    ----------
+    backbone : str
+        Backbone name (see :data:`reidlab.methods.backbones.BACKBONES`).
+    pretrained : bool, str, Path or None
+        ``"synth"`` / ``"synth:<preset>"`` becomes the path (a str) of :func:`ensure_pretrained`'s
+        cached weights (trained on first use); anything else is returned unchanged.
+
+    Returns
+    -------
+    bool, str, Path or None
+    """
+    if isinstance(pretrained, str) and pretrained.split(":")[0] == "synth":
+        return str(ensure_pretrained(backbone, parse_synth_spec(pretrained)))  # str: configs stay YAML-friendly
+    return pretrained

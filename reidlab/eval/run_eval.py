@@ -12,8 +12,7 @@ def eval_splits(data: Any, protocols: list[str] | None) -> list[str]:
         need = []
         for name in protocols:
             p = get_protocol(name)
-            cand = (p.query_split, *getattr(p, "query_split_aliases", ()), p.gallery_split,
-                    *getattr(p, "gallery_split_aliases", ()))
+            cand = (p.query_split, *p.query_split_aliases, p.gallery_split, *p.gallery_split_aliases)
             need += [s for s in cand if s in data.splits]
         return sorted(set(need))
     return [s for s in data.splits if s != "train"]

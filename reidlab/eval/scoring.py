@@ -260,17 +260,58 @@ def evaluate(features: FeatureSet | str, protocol: Protocol | str, *, metric: st
              fusion: str | None = None, topk: int = 10, n_boot: int = 1000, boot_seed: int = 0,
              chunk_mb: float = 256.0, memory_budget_gb: float = 4.0, check_dataset: bool = True,
              progress: bool = False, scorer: Any = None, shortlist: int | None = None) -> EvalResult:
-    """Evaluate ``features`` under ``protocol`` (a :class:`Protocol` or registered name).
+    """Evaluate ``features`` under ``protocol``: CMC, mAP, mINP per trial, with bootstrap intervals.
 
-    ``metric``: ``euclidean`` or ``cosine``. ``rerank``: True for k-reciprocal defaults (20/6/0.3)
-    or explicit parameters; refused above ``memory_budget_gb``. ``qe``: average query
-    expansion with that many gallery neighbours. ``fusion`` overrides the protocol's fusion for
-    multi-modal sides (e.g. ``method`` to use a method's ``fused:...`` rows). ``device``: torch
-    device for distances and sorting. ``check_dataset``: refuse features of another dataset.
-    ``scorer``: a :class:`reidlab.eval.pairwise.PairScorer` (e.g. PORSCHE's matcher) ranks instead of the
-    feature distance, on (query chunk x gallery chunk) blocks; ``shortlist`` N re-scores only the N nearest
-    gallery items of each query by ``metric`` on the features (None = exhaustive). The summary then reports
-    ``scorer``, ``shortlist``, ``scorer_seconds`` and ``scorer_pairs``.
+    Parameters
+    ----------
+    features : FeatureSet or str
+        The extracted features, or the path of a saved ``.npz`` :class:`FeatureSet`.
+    protocol : Protocol or str
+        A :class:`Protocol` or a registered protocol name (``reidlab protocols`` lists them).
+    metric : {"euclidean", "cosine"}
+        Distance between query and gallery rows.
+    rerank : bool, dict, RerankParams or None
+        k-reciprocal re-ranking: True for the defaults (k1=20, k2=6, lambda=0.3), a dict or
+        :class:`RerankParams` for explicit ones, None/False for none.
+    qe : int, optional
+        Average query expansion with that many gallery neighbours (None: off).
+    device : str
+        Torch device for the distances and the sorting.
+    fusion : {"sum", "mean", "concat", "method", "each"}, optional
+        Overrides the protocol's fusion of multi-modal sides (``method``: use the method's own
+        ``fused:...`` rows).
+    topk : int
+        Gallery items kept per query in ``per_query`` (ranked lists for the browser).
+    n_boot : int
+        Bootstrap resamples of the queries for the 95% intervals (0: no intervals).
+    boot_seed : int
+        Seed of the bootstrap resampling.
+    chunk_mb : float
+        Memory (MiB) of one query block of the (Q, G) distance matrix; bounds peak memory.
+    memory_budget_gb : float
+        Re-ranking is refused (:class:`RerankMemoryError`) when it would need more (GiB).
+    check_dataset : bool
+        Refuse features of another dataset than the protocol's (ValueError).
+    progress : bool
+        Show tqdm progress bars.
+    scorer : reidlab.eval.pairwise.PairScorer, optional
+        A learned pair scorer (e.g. PORSCHE's matcher) that ranks instead of the feature distance,
+        on (query chunk x gallery chunk) blocks; the summary then reports ``scorer``,
+        ``shortlist``, ``scorer_seconds`` and ``scorer_pairs``.
+    shortlist : int, optional
+        With ``scorer``: re-score only the N nearest gallery items of each query by ``metric``
+        (None: exhaustive).
+
+    Returns
+    -------
+    EvalResult
+        ``summary`` (metrics as fractions in [0, 1], settings, counts), ``cmc`` (G,),
+        ``per_query`` (one row per query and trial), ``trials``.
+
+    Raises
+    ------
+    ProtocolUnsupported
+        When the feature set lacks the protocol's splits or modality keys.
     """
     if isinstance(features, str):
         features = FeatureSet.load(features)
@@ -391,9 +432,29 @@ def evaluate(features: FeatureSet | str, protocol: Protocol | str, *, metric: st
 
 
 def evaluate_all(features: FeatureSet | str, dataset: str | None = None, **kw: Any) -> pd.DataFrame:
-    """One summary row per protocol registered for ``dataset`` (default: the features' dataset) that
-    the feature set supports; protocols whose splits or keys are absent are skipped with a logged
-    note. Keyword arguments go to :func:`evaluate`."""
+    """One summary row per protocol registered for ``dataset`` that the feature set supports.
+
+    Parameters
+    ----------
+    features : FeatureSet or str
+        The extracted features, or the path of a saved ``.npz`` :class:`FeatureSet`.
+    dataset : str, optional
+        Whose protocols to run (default: ``features.dataset``; another name also turns off
+        :func:`evaluate`'s dataset check).
+    **kw
+        Passed to :func:`evaluate` (``metric``, ``rerank``, ``qe``, ``fusion``, ``n_boot``...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per evaluated protocol: :attr:`EvalResult.summary` (metrics as fractions).
+        Protocols whose splits or keys are absent are skipped with a logged note.
+
+    Raises
+    ------
+    ProtocolUnsupported
+        When no protocol of ``dataset`` is supported by the feature set.
+    """
     if isinstance(features, str):
         features = FeatureSet.load(features)
     ds = dataset or features.dataset

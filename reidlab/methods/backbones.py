@@ -18,9 +18,11 @@ with ``.out_channels = C``.
   loads a local state dict strictly (missing/unexpected keys are an error listing them;
   ``strict=False`` only warns); ``.safetensors`` files are read with ``safetensors``. Keys of
   the ImageNet classifier head are ignored explicitly.
-* ``pretrained="synth"`` (or ``"synth:demo"``, ``"synth:smoke"``): the offline stand-in for
-  ImageNet, a backbone pre-trained as an RGB ID classifier on synthetic vehicles of other
-  identities (:mod:`reidlab.engine.pretrain`), trained and cached on first use.
+* ``pretrained: synth`` (or ``synth:demo``, ``synth:smoke``) in a config: the offline stand-in
+  for ImageNet, a backbone pre-trained as an RGB ID classifier on synthetic vehicles of other
+  identities (:mod:`reidlab.engine.pretrain`), trained and cached on first use. The engine
+  resolves it to that weights file (``resolve_pretrained``) before the model is built, so this
+  module only ever loads a file.
 
 Stream initialisation of multi-stream methods (MSN, HAMNet, Kamenou): every stream calls
 ``create_backbone`` with the same ``pretrained``. With a checkpoint (True, "synth" or a path)
@@ -214,9 +216,7 @@ def create_backbone(name: str, *, pretrained: bool | str | Path = False, last_st
                     strict: bool = True, **kw: Any) -> Backbone:
     """Build backbone ``name`` (see :data:`BACKBONES`) returning (B, C, h, w) maps; C = ``.out_channels``.
 
-    ``pretrained``: False (random init), True (timm's ImageNet download), ``"synth"`` /
-    ``"synth:<preset>"`` (the synthetic stand-in, see :mod:`reidlab.engine.pretrain`; trained
-    on first use), or a path to a local state dict, ``.pth`` or ``.safetensors`` (loaded
+    ``pretrained``: False (random init), True (timm's ImageNet download), or a path to a local state dict, ``.pth`` or ``.safetensors`` (loaded
     strictly unless ``strict=False``; classifier-head keys are ignored and listed in
     ``.load_report["ignored_head"]``). Every call with the same checkpoint gives the same
     weights, so the streams of a multi-stream method start identical; with False they differ. ``last_stride``: 1 (remove the last
@@ -225,6 +225,11 @@ def create_backbone(name: str, *, pretrained: bool | str | Path = False, last_st
     for ViT).
     """
     key, spec = _resolve(name)
+    if isinstance(pretrained, str) and pretrained.split(":")[0] == "synth":
+        # The engine trains these weights (it builds backbones itself), so it resolves the spec.
+        raise ValueError(f"create_backbone({name!r}, pretrained={pretrained!r}): resolve the synthetic "
+                         "stand-in to its weights file first: reidlab.engine.pretrain.resolve_pretrained"
+                         f"({name!r}, {pretrained!r}) (build_model and `reidlab train` do this for configs)")
     if last_stride not in (1, 2):
         raise ValueError(f"last_stride must be 1 or 2, got {last_stride!r}")
     if spec.kind == "vit":
@@ -247,10 +252,6 @@ def create_backbone(name: str, *, pretrained: bool | str | Path = False, last_st
             f"create_backbone({key!r}, pretrained='/path/to/weights.pth') (a state dict saved with "
             "torch.save(model.state_dict(), path)), or pretrained=False to train from scratch.") from e
     net = Backbone(key, body, spec.kind, last_stride)
-    if isinstance(pretrained, str) and pretrained.split(":")[0] == "synth":
-        from reidlab.engine.pretrain import ensure_pretrained, parse_synth_spec
-
-        pretrained = ensure_pretrained(key, parse_synth_spec(pretrained))
     if pretrained not in (True, False, None):
         net.load_report = _load_local(body, Path(pretrained), key, strict)
     if last_stride == 1 and spec.last_stage is not None:

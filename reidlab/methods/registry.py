@@ -14,8 +14,9 @@ what the paper changes:
   ``milestones`` (epochs where lr is multiplied by ``gamma``), ``gamma``
 * ``P``, ``K`` (P identities x K samples (or aligned tuples) per batch), ``height``, ``width`` (pixels)
 * ``backbone``, ``pretrained`` (True = ImageNet download, False, "synth" = the offline synthetic
-  stand-in of :mod:`reidlab.engine.pretrain`, or a local .pth / .safetensors path; every stream of
-  a multi-stream method starts from the same checkpoint), ``last_stride``
+  stand-in of :mod:`reidlab.engine.pretrain`, which the engine's ``build_model`` resolves to its
+  weights file, or a local .pth / .safetensors path; every stream of a multi-stream method
+  starts from the same checkpoint), ``last_stride``
 * ``transform``: ``build_transforms`` settings of the paper's augmentation (e.g. ``{"erase_p": 0.0}``)
 
 Method modules under ``reidlab/methods/`` are imported on first use, so a new method file
@@ -134,8 +135,23 @@ def canonical_modalities(modalities: Sequence[str] | str) -> tuple[str, ...]:
 def create_method(name: str, num_classes: int, modalities: Sequence[str], **overrides: Any) -> ReIDMethod:
     """Build method ``name`` for ``num_classes`` training identities on ``modalities``.
 
-    ``overrides`` replace keys of :func:`default_config` (unknown keys raise ValueError).
-    The model's ``.config`` holds the merged config.
+    Parameters
+    ----------
+    name : str
+        A registered method (:func:`list_methods`); a planned one raises NotImplementedError.
+    num_classes : int
+        Training identities (>= 2): the size of the ID classifier(s).
+    modalities : sequence of str
+        Input modalities, any order (sorted into :data:`reidlab.MODALITIES` order).
+    **overrides
+        Replace keys of :func:`default_config` (``backbone``, ``pretrained`` as False, True or a
+        weights path, ``last_stride``, the method's own switches...); unknown keys raise
+        ValueError naming the valid ones.
+
+    Returns
+    -------
+    ReIDMethod
+        The model; ``.config`` holds the merged config.
     """
     cls, _ = _lookup(name)
     if int(num_classes) < 2:

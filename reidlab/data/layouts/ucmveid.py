@@ -34,9 +34,10 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+from reidlab.data.attributes import convert
 from reidlab.data.errors import DataError, first_few
 from reidlab.data.layouts._common import DatasetLayout, scan_dirs, scan_images
-from reidlab.data.layouts.manifest import convert, read_manifest
+from reidlab.data.layouts.manifest import read_manifest
 from reidlab.data.records import ImageRef, Record
 from reidlab.data.registry import register_dataset
 

@@ -25,8 +25,8 @@ def register(data_subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    """Load the dataset, build :func:`reidlab.stats.dataset_report`, write it; 0 on success, 1 on bad input."""
-    from reidlab import stats
+    """Load the dataset, build :func:`reidlab.data.stats.dataset_report`, write it; 0 on success, 1 on bad input."""
+    from reidlab.data import stats
     from reidlab.data import DataError, load_dataset
     from reidlab.data.cards import CardError, list_cards, load_card
 
