@@ -51,6 +51,7 @@ from reidlab.engine.config import TrainConfig, resolve_config  # noqa: E402
 from reidlab.data.loading import build_sampler, load_data  # noqa: E402
 from reidlab.engine.build import build_model, build_optimizer, resolve_device  # noqa: E402
 from reidlab.engine.trainer import _autocast, _to_float  # noqa: E402
+from reidlab.methods.base import outputs_to_fp32  # noqa: E402
 from reidlab.utils import derive_seed, seed_everything, worker_init_fn  # noqa: E402
 
 METHOD_MODALITIES = {"one_stream": ["rgb"], "msn": ["rgb", "nir"], "hamnet": ["rgb", "nir"],
@@ -119,7 +120,7 @@ class Bench:
     def step(self, images: dict, labels: torch.Tensor, present: dict) -> int:
         with _autocast(self.device, self.cfg.amp):
             outputs = self.model(images, present=present) if self.pass_present else self.model(images)
-            total, _ = self.model.loss(outputs, labels)
+        total, _ = self.model.loss(outputs_to_fp32(outputs), labels)  # loss in fp32, as the engine
         if not torch.isfinite(total.detach()).item():  # the engine's per-step divergence check (a sync)
             raise RuntimeError(f"non-finite loss {float(total)} ({self.cfg.method}, amp={self.cfg.amp})")
         self.optimizer.zero_grad(set_to_none=True)

@@ -371,7 +371,9 @@ def train(cfg: TrainConfig | Mapping[str, Any] | str | Path, overrides: Iterable
     if resume is not None:
         ckpt_path = Path(resume)
         run_dir = ckpt_path if ckpt_path.is_dir() else ckpt_path.parent
+        stored = load_config(run_dir / "config.yaml").to_dict()
         base = load_config(run_dir / "config.yaml", overrides)
+        check_resume_overrides(stored, base.to_dict(), str(run_dir))
     elif isinstance(cfg, (TrainConfig, Mapping)):
         d = cfg.to_dict() if isinstance(cfg, TrainConfig) else dict(cfg)
         base = config_from_dict(_merge(d, parse_overrides(overrides)))
@@ -399,3 +401,24 @@ def extract_features_for(model: torch.nn.Module, data, cfg: TrainConfig, transfo
     return extract_features(model, data, eval_splits(data, cfg.eval_protocols), transform,
                             batch_size=cfg.eval_batch_size, device=device, progress=progress,
                             meta={"method": cfg.method, "backbone": str(cfg.backbone)})
+
+
+# config keys a resume may change: they do not alter what the finished epochs computed
+RESUME_MUTABLE = ("epochs", "num_workers", "device", "final_eval", "out_dir", "run_name")
+
+
+def check_resume_overrides(old: Mapping[str, Any], new: Mapping[str, Any], run: str) -> None:
+    """Refuse a resume whose config differs from the stored one outside :data:`RESUME_MUTABLE` / ``eval_*``.
+
+    Raises
+    ------
+    ValueError
+        Naming the key and its old and new values.
+    """
+    for key in sorted(set(old) | set(new)):
+        if key in RESUME_MUTABLE or key.startswith("eval_"):
+            continue
+        if old.get(key) != new.get(key):
+            raise ValueError(f"resume of {run}: config key {key!r} would change from {old.get(key)!r} to "
+                             f"{new.get(key)!r}; only {list(RESUME_MUTABLE)} and eval_* may change on resume "
+                             f"(start a new run for a different {key})")

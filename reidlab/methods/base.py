@@ -98,10 +98,26 @@ class ReIDMethod(nn.Module):
         """
         with ctx.autocast():
             outputs = ctx.forward(batch["images"], batch.get("present"))
-            total, parts = self.loss(outputs, batch["labels"])
+        # the forward runs in low precision; the loss (softmax, norms, margins) in fp32, outside autocast
+        total, parts = self.loss(outputs_to_fp32(outputs), batch["labels"])
         ctx.backward_step(total, parts)
         return total, parts
 
     def param_groups(self) -> list[dict]:
         """Optimiser parameter groups; override to give heads another lr."""
         return [{"params": [p for p in self.parameters() if p.requires_grad]}]
+
+
+def outputs_to_fp32(obj: Any) -> Any:
+    """``obj`` with every floating tensor (at any depth of dicts / lists / tuples) cast to float32.
+
+    Used so that losses are computed in fp32 on the outputs of an autocast (bf16 / fp16) forward.
+    """
+    if isinstance(obj, torch.Tensor):
+        return obj.float() if obj.is_floating_point() else obj
+    if isinstance(obj, Mapping):
+        return type(obj)((k, outputs_to_fp32(v)) for k, v in obj.items()) if isinstance(obj, dict) else \
+            {k: outputs_to_fp32(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(outputs_to_fp32(v) for v in obj)
+    return obj
