@@ -20,7 +20,9 @@ and FC_c maps d -> C directly. Table III's lambda = 0 equals Table I's "Baseline
 switching L_cos off is ``lambda_cos = 0`` (which also drops the (1 - lambda) factor to 1).
 
 Embedding: ``{a: V_e, b: T_e, fused_key((a, b)): V_e + T_e}`` (paper, "At inference time");
-V_r, T_r instead without FC_e. ``TABLE_I_ROWS`` maps the rows of Table I to config overrides.
+V_r, T_r instead without FC_e. ``shared_streams: true`` (not the paper) makes one backbone instance serve
+both modalities (BN per modality stays): the usual VI-ReID shared-backbone baseline, used by
+``benchmarks/bench_learnability.py``. ``TABLE_I_ROWS`` maps the rows of Table I to config overrides.
 """
 from __future__ import annotations
 
