@@ -29,6 +29,8 @@ file registers Table I (``kamenou_table1``) with the paper's headline claims as 
 
 ``forward`` output keys (each a dict modality -> tensor): ``bn_feat`` = V_r / T_r, ``embedding`` =
 V_e / T_e, ``logits`` = V_c / T_c.
+``shared_streams: true`` (not the paper) makes one backbone instance serve both modalities (BN per
+modality stays): the usual VI-ReID shared-backbone baseline, used by ``benchmarks/bench_learnability.py``.
 """
 from __future__ import annotations
 
@@ -64,6 +66,8 @@ KAMENOU_CONFIG: dict[str, Any] = {
     "rll_tp": 0.0,
     "rll_lambda": 0.5,
     "cd_rll_exclude_partner": True,  # eq. 7: positives t_c^j with j != i
+    "shared_streams": False,   # True: one backbone instance serves both modalities (the usual VI-ReID
+                               # shared-backbone baseline, not the paper); BN per modality stays
 }
 
 TABLE_I_ROWS: dict[str, dict[str, Any]] = {
@@ -92,8 +96,13 @@ class Kamenou(ReIDMethod):
         self.modalities = tuple(modalities)
         self.num_classes = num_classes
         self.config = config
-        self.streams = nn.ModuleDict({m: create_backbone(config["backbone"], pretrained=config["pretrained"],
-                                                         last_stride=config["last_stride"]) for m in self.modalities})
+        make = lambda: create_backbone(config["backbone"], pretrained=config["pretrained"],  # noqa: E731
+                                       last_stride=config["last_stride"])
+        if config.get("shared_streams", False):  # one instance under both keys: the weights are shared
+            shared = make()
+            self.streams = nn.ModuleDict({m: shared for m in self.modalities})
+        else:
+            self.streams = nn.ModuleDict({m: make() for m in self.modalities})
         d = self.streams[self.modalities[0]].out_channels
         self.bns = nn.ModuleDict({m: nn.BatchNorm1d(d) for m in self.modalities})
         self.fc_e: nn.Linear | None = nn.Linear(d, config["embed_dim"]) if config["use_fc_e"] else None

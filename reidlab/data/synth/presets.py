@@ -8,7 +8,10 @@ HOSS SAR); ``gap`` in [0, 1] (0: the other modalities are copies of RGB); ``chal
 (probabilities of ``normal, low_light, night, glare, shadow, occlusion``); ``ir_ratio`` (UCM-VeID:
 IR images per RGB image); ``test_split`` (UCM-VeID only: ``query_gallery``, the default, writes
 ``query/`` and ``gallery/`` folders; ``by_modality`` writes the paper's ``test/`` folder, which the
-protocols divide by modality); ``jpeg_quality``.
+protocols divide by modality); ``jpeg_quality``;
+``detail_ids`` (per-ID geometry and NIR-visible details that
+show in every spectrum, see ``identity``) and ``nir_paint_predictability`` in [0, 1) (weight of the
+pigment in the paint's NIR reflectance; 0 = independent of colour).
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from typing import Any
 from reidlab.data.synth.capture import CHALLENGES, DEFAULT_CHALLENGE_MIX
 
 LAYOUTS: tuple[str, ...] = ("rgbn300", "rgbnt100", "msvr310", "wmveid863", "ucmveid", "hoss")
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: per-ID cross-modal details, pigment-dependent NIR paint
 
 # real per-modality image size (H, W) at the paper preset; smoke = 1/4, demo = 1/2
 _REAL_SIZE: dict[str, tuple[int, int]] = {
@@ -39,6 +42,8 @@ _COMMON: dict[str, Any] = dict(
     num_scenes=12,
     jpeg_quality=92,
     ir_ratio=13913 / 16015,
+    detail_ids=True,
+    nir_paint_predictability=0.5,
 )
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -56,7 +61,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "demo": dict(
         _COMMON,
         scale=0.5,
-        num_train_ids=40,
+        num_train_ids=100,  # version 2: more IDs, fewer images each (8), same 800 images as before
         num_test_ids=40,
         train_images=800,
         query_images=160,
@@ -138,6 +143,10 @@ def _validate(p: dict[str, Any]) -> None:
         raise ValueError("query_images must be >= num_query_ids")
     if int(p["train_images"]) < int(p["num_train_ids"]):
         raise ValueError("train_images must be >= num_train_ids")
+    if not 0.0 <= float(p["nir_paint_predictability"]) < 1.0:
+        raise ValueError(f"nir_paint_predictability must be in [0, 1), got {p['nir_paint_predictability']}")
+    if not isinstance(p["detail_ids"], bool):
+        raise ValueError(f"detail_ids must be true or false, got {p['detail_ids']!r}")
     if not 2 <= int(p["num_cams"]) <= 8:
         raise ValueError(f"num_cams must be in [2, 8], got {p['num_cams']}")
 
