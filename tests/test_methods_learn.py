@@ -97,16 +97,18 @@ def _untrained_map(cfg: TrainConfig, protocol: str) -> float:
 
 
 # Measured failures, kept visible (strict xfail: the test fails the day the method starts learning here,
-# so the marker must then be removed). hwdnet on synthetic UCM-VeID at this size: trained mAP 0.080 vs
-# untrained 0.081 (20 epochs: -0.003; a plain shared two-stream baseline +0.011): the synthetic UAV
-# data carry too little learnable cross-modal signal at smoke size (issue 10 note).
-KNOWN_NOT_LEARNING = {"hwdnet": "synthetic UCM-VeID at smoke size: trained mAP = untrained (0.080 vs 0.081)",
+# so the marker must then be removed).
+KNOWN_NOT_LEARNING = {
+    # hwdnet on synthetic UCM-VeID at smoke size is at the margin and depends on the thread count: gain
+    # +0.035 (make test, 1 thread per worker) vs +0.008 (2 threads) vs -0.001 before generator v2. Not
+    # strict, so NOT a verified learner: issue 10 stays open until it learns with a clear margin.
+    "hwdnet": "synthetic UCM-VeID at smoke size: gain over untrained +0.008..+0.035, thread-dependent (margin 0.03)",
                       # porsche's smoke set-up trains one epoch (two optimiser steps per batch are costly on
                       # the CPU), so the loss cannot be seen to fall: learning is NOT verified here (issue 12)
                       "porsche": "smoke set-up trains 1 epoch: loss history has one value; learning not verified"}
 
 
-@pytest.mark.parametrize("method", [pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=KNOWN_NOT_LEARNING[m]))
+@pytest.mark.parametrize("method", [pytest.param(m, marks=pytest.mark.xfail(strict=m != "hwdnet", reason=KNOWN_NOT_LEARNING[m]))
                                     if m in KNOWN_NOT_LEARNING else m for m in METHODS])
 def test_trained_beats_untrained(method, synth_root, tmp_path):
     ds, _, proto, _ = _setup(method)
