@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from reidlab.analysis.decoupling import (DecoupledParts, decouple_records, decoupled_parts_of_run, embed_parts,
-                                         identity_split, orientation_probes, plot_decoupling, probe_accuracy)
+                                         identity_split, orientation_probes, plot_decoupling, probe_accuracy,
+                                         probe_difference)
 
 N_IDS, PER_ID = 40, 16
 
@@ -89,6 +90,16 @@ def _parts(n_ids: int = 12, per_id: int = 8, seed: int = 0) -> DecoupledParts:
     return DecoupledParts({"inv": inv.astype(np.float32), "rel": rel.astype(np.float32),
                            "feat": np.concatenate([rel, inv], 1).astype(np.float32)},
                           pid, ori, mod, np.array(["query"] * len(pid)))
+
+
+def test_probe_difference_is_paired_on_the_same_split():
+    parts = _parts(n_ids=30)
+    d = probe_difference(parts.parts["rel"], parts.parts["inv"], parts.orientation, parts.pid, n_boot=300)
+    assert d["delta"] > 0.5 and d["ci_low"] > 0.3
+    assert d["accuracy_a"] == pytest.approx(probe_accuracy(parts.parts["rel"], parts.orientation, parts.pid,
+                                                           n_boot=0)["accuracy"])
+    same = probe_difference(parts.parts["inv"], parts.parts["inv"], parts.orientation, parts.pid, n_boot=300)
+    assert same["delta"] == 0.0 and same["ci_low"] == same["ci_high"] == 0.0
 
 
 def test_orientation_probes_table_and_figure():

@@ -30,7 +30,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 __all__ = ["DecoupledParts", "decouple_records", "decoupled_parts_of_run", "embed_parts", "identity_split",
-           "orientation_probes", "plot_decoupling", "probe_accuracy", "evaluation_records"]
+           "orientation_probes", "plot_decoupling", "probe_accuracy", "probe_difference", "evaluation_records"]
 
 PARTS = ("inv", "rel", "feat")
 PART_NAMES = {"inv": "orientation-invariant μ", "rel": "orientation-relevant υ", "feat": "whole feature z"}
@@ -183,6 +183,42 @@ def identity_split(groups: np.ndarray, train_frac: float = 0.5, seed: int = 0) -
     return np.isin(g, perm[:n_train])
 
 
+def _probe_right(X: np.ndarray, y: np.ndarray, g: np.ndarray, train_frac: float, seed: int, C: float,
+                 normalise: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fit on the training identities; return (right (N_test,) bool, y, groups, train mask) over the
+    labelled rows."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    X, y, g = np.asarray(X, dtype=np.float64), np.asarray(y), np.asarray(g)
+    if not (len(X) == len(y) == len(g)):
+        raise ValueError(f"probe_accuracy: X has {len(X)} rows, y {len(y)}, groups {len(g)}")
+    keep = y >= 0 if np.issubdtype(y.dtype, np.number) else np.ones(len(y), bool)
+    X, y, g = X[keep], y[keep], g[keep]
+    if normalise:
+        X = _l2n(X)
+    tr = identity_split(g, train_frac, seed)
+    if len(np.unique(y[tr])) < 2:
+        raise ValueError(f"probe_accuracy: the training identities carry one class only ({np.unique(y[tr]).tolist()}); "
+                         "use more identities or another seed")
+    scaler = StandardScaler().fit(X[tr])
+    clf = LogisticRegression(C=C, max_iter=2000, random_state=seed).fit(scaler.transform(X[tr]), y[tr])
+    return clf.predict(scaler.transform(X[~tr])) == y[~tr], y, g, tr
+
+
+def _boot_over_ids(values: np.ndarray, groups: np.ndarray, n_boot: int, seed: int) -> tuple[float, float]:
+    """95 % percentile interval of the row mean of ``values`` (N,) when whole ``groups`` are resampled."""
+    if not n_boot:
+        return float("nan"), float("nan")
+    ids, inv = np.unique(groups, return_inverse=True)
+    per_id = np.bincount(inv, weights=values.astype(float), minlength=len(ids))
+    per_n = np.bincount(inv, minlength=len(ids)).astype(float)
+    draw = np.random.default_rng(seed).integers(0, len(ids), size=(n_boot, len(ids)))
+    boots = per_id[draw].sum(1) / per_n[draw].sum(1)
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
 def probe_accuracy(X: np.ndarray, y: np.ndarray, groups: np.ndarray, *, train_frac: float = 0.5, seed: int = 0,
                    n_boot: int = 1000, C: float = 1.0, normalise: bool = True) -> dict[str, float]:
     """Test accuracy of a linear probe predicting ``y`` from ``X``, split by ``groups``.
@@ -211,37 +247,27 @@ def probe_accuracy(X: np.ndarray, y: np.ndarray, groups: np.ndarray, *, train_fr
         ``n_test``, ``n_train_ids``, ``n_test_ids``, ``n_classes`` (in the training rows). A class
         seen only in the test rows can never be predicted: that is part of the measurement.
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
-    X, y, g = np.asarray(X, dtype=np.float64), np.asarray(y), np.asarray(groups)
-    if not (len(X) == len(y) == len(g)):
-        raise ValueError(f"probe_accuracy: X has {len(X)} rows, y {len(y)}, groups {len(g)}")
-    keep = y >= 0 if np.issubdtype(y.dtype, np.number) else np.ones(len(y), bool)
-    X, y, g = X[keep], y[keep], g[keep]
-    if normalise:
-        X = _l2n(X)
-    tr = identity_split(g, train_frac, seed)
-    if len(np.unique(y[tr])) < 2:
-        raise ValueError(f"probe_accuracy: the training identities carry one class only ({np.unique(y[tr]).tolist()}); "
-                         "use more identities or another seed")
-    scaler = StandardScaler().fit(X[tr])
-    clf = LogisticRegression(C=C, max_iter=2000, random_state=seed).fit(scaler.transform(X[tr]), y[tr])
-    right = clf.predict(scaler.transform(X[~tr])) == y[~tr]
+    right, y, g, tr = _probe_right(X, y, groups, train_frac, seed, C, normalise)
     _, counts = np.unique(y[~tr], return_counts=True)
-    lo = hi = float("nan")
-    if n_boot:
-        tg = g[~tr]
-        ids, inv = np.unique(tg, return_inverse=True)
-        per_id_right = np.bincount(inv, weights=right.astype(float), minlength=len(ids))
-        per_id_n = np.bincount(inv, minlength=len(ids)).astype(float)
-        rng = np.random.default_rng(seed)
-        draw = rng.integers(0, len(ids), size=(n_boot, len(ids)))
-        boots = per_id_right[draw].sum(1) / per_id_n[draw].sum(1)
-        lo, hi = (float(v) for v in np.percentile(boots, [2.5, 97.5]))
+    lo, hi = _boot_over_ids(right, g[~tr], n_boot, seed)
     return {"accuracy": float(right.mean()), "ci_low": lo, "ci_high": hi, "chance": float(counts.max() / counts.sum()),
             "n_train": int(tr.sum()), "n_test": int((~tr).sum()), "n_train_ids": int(len(np.unique(g[tr]))),
             "n_test_ids": int(len(np.unique(g[~tr]))), "n_classes": int(len(np.unique(y[tr])))}
+
+
+def probe_difference(Xa: np.ndarray, Xb: np.ndarray, y: np.ndarray, groups: np.ndarray, *, train_frac: float = 0.5,
+                     seed: int = 0, n_boot: int = 1000, C: float = 1.0, normalise: bool = True) -> dict[str, float]:
+    """Probe accuracy of ``Xa`` minus that of ``Xb`` (both (N, ·), the same N rows: same images), on
+    the same identity split, with a *paired* 95 % bootstrap interval over test identities.
+
+    Returns ``{"accuracy_a", "accuracy_b", "delta", "ci_low", "ci_high", "n_test"}``; ``delta > 0``
+    with ``ci_low > 0`` means ``Xa`` carries more of ``y`` than ``Xb`` beyond resampling noise.
+    """
+    ra, ya, g, tr = _probe_right(Xa, y, groups, train_frac, seed, C, normalise)
+    rb, _, _, _ = _probe_right(Xb, y, groups, train_frac, seed, C, normalise)
+    lo, hi = _boot_over_ids(ra.astype(float) - rb.astype(float), g[~tr], n_boot, seed)
+    return {"accuracy_a": float(ra.mean()), "accuracy_b": float(rb.mean()), "delta": float(ra.mean() - rb.mean()),
+            "ci_low": lo, "ci_high": hi, "n_test": int((~tr).sum())}
 
 
 def orientation_probes(parts: DecoupledParts, *, seed: int = 0, train_frac: float = 0.5, n_boot: int = 1000,
