@@ -16,7 +16,7 @@ from reidlab.notebooks.runner import discover, run_notebooks
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 ORDER = ["01_dataset_statistics", "02_train", "03_modality_gap", "04_cam_fusion", "05_ranked_lists",
-         "06_reproduce_tables"]
+         "06_reproduce_tables", "07_orientation_decoupling"]
 
 
 def test_the_ordered_suite_is_what_the_runner_finds() -> None:
@@ -65,7 +65,8 @@ def test_whole_suite_at_smoke_runs_and_is_reproducible(tmp_path: Path) -> None:
     assert all(a[stem]["results"] for stem in ORDER), {k: list(v["results"]) for k, v in a.items()}
     for rel in ("03_modality_gap/embeddings.png", "03_modality_gap/distance_histograms.png",
                 "04_cam_fusion/cam_panel.png", "04_cam_fusion/dominance_gallery.png", "04_cam_fusion/grad_cams.png",
-                "05_ranked_lists/ranked_lists.png", "06_reproduce_tables/hamnet_table2.csv"):
+                "05_ranked_lists/ranked_lists.png", "06_reproduce_tables/hamnet_table2.csv",
+                "07_orientation_decoupling/decoupling_embedding.png", "07_orientation_decoupling/orientation_probes.csv"):
         assert (outs[0] / rel).stat().st_size > 0, rel
     assert "06_reproduce_tables" in (outs[0] / "summary.md").read_text()
     # every figure a notebook saves is laid out for reading: size, not blank, no wide blank bands
