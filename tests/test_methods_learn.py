@@ -99,10 +99,14 @@ def _untrained_map(cfg: TrainConfig, protocol: str) -> float:
 # Measured failures, kept visible (strict xfail: the test fails the day the method starts learning here,
 # so the marker must then be removed).
 KNOWN_NOT_LEARNING = {
-    # hwdnet on synthetic UCM-VeID at smoke size is at the margin and depends on the thread count: gain
-    # +0.035 (make test, 1 thread per worker) vs +0.008 (2 threads) vs -0.001 before generator v2. Not
-    # strict, so NOT a verified learner: issue 10 stays open until it learns with a clear margin.
-    "hwdnet": "synthetic UCM-VeID at smoke size: gain over untrained +0.008..+0.035, thread-dependent (margin 0.03)",
+    # hwdnet on synthetic UCM-VeID at smoke size does not learn: gain over untrained +0.035 / -0.005 / +0.008
+    # at seeds 0 / 1 / 2 (1 thread; +0.008 at seed 0 with 2 threads), i.e. noise around 0. Measured one
+    # lever at a time (benchmarks/bench_hwdnet_levers.py, table in data_cards/ucmveid.md): no HWDNet part is
+    # the cause (the plain baseline row, ID + triplet only, does not learn either, even for 30 epochs), nor
+    # optimiser, lr, epochs, P x K, input size or the synth:smoke start; the training ID loss falls but
+    # test retrieval does not rise, within a modality either. Not strict because seed 0 lands on +0.035.
+    "hwdnet": "synthetic UCM-VeID at smoke size: gain over untrained is noise (+0.035/-0.005/+0.008 at seeds "
+              "0/1/2), baseline row too (see data_cards/ucmveid.md)",
                       # porsche's smoke set-up trains one epoch (two optimiser steps per batch are costly on
                       # the CPU), so the loss cannot be seen to fall: learning is NOT verified here (issue 12)
                       "porsche": "smoke set-up trains 1 epoch: loss history has one value; learning not verified"}
