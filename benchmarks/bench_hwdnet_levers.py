@@ -67,18 +67,22 @@ def _scores(feats: Any) -> dict[str, float]:
 
 
 def measure(sets: dict[str, Any], method_overrides: dict[str, Any], seed: int = 0, data_seed: int = 0,
-            synth_dir: str = "data/synth_levers", method: str = "hwdnet") -> dict[str, Any]:
-    """One run of the learning test's set-up with the given levers; returns mAPs, gain, loss parts."""
+            synth_dir: str = "data/synth_levers", method: str = "hwdnet",
+            synth: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One run of the learning test's set-up with the given levers; returns mAPs, gain, loss parts.
+    ``synth``: generator knobs on top of the test's (a *data* lever: a diagnosis, never a smoke setting)."""
     import test_methods_learn as tl  # the test's own set-up: _cfg, _untrained_map, SYNTH
 
     from reidlab.data.synth import generate
     from reidlab.engine import train
 
     ds, _, proto, smoke = tl._setup(method)
-    cache = Path(synth_dir) / f"{ds}_smoke_{data_seed}"
+    knobs = {**tl.SYNTH, **(synth or {})}
+    tag = "".join(f"_{k}{v}" for k, v in sorted((synth or {}).items()))
+    cache = Path(synth_dir) / f"{ds}_smoke_{data_seed}{tag}"
     done = cache / "root.txt"
     if not done.exists():
-        root = generate(ds, cache, preset="smoke", seed=data_seed, **tl.SYNTH)
+        root = generate(ds, cache, preset="smoke", seed=data_seed, **knobs)
         done.write_text(str(root))
     root = Path(done.read_text())
     mo = {**smoke.get("method_overrides", {}), **method_overrides}
@@ -118,6 +122,8 @@ def main() -> None:
     ap.add_argument("--label", required=True)
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="TrainConfig field")
     ap.add_argument("--mo", action="append", default=[], metavar="KEY=VALUE", help="HWDNet config entry")
+    ap.add_argument("--synth", action="append", default=[], metavar="KNOB=VALUE",
+                    help="generator knob (a data lever for diagnosis), e.g. gap=0")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-seed", type=int, default=0)
     ap.add_argument("--method", default="hwdnet")
@@ -126,8 +132,8 @@ def main() -> None:
     import torch
 
     sets, mo = _kv(a.set), _kv(a.mo)
-    r = measure(sets, mo, a.seed, a.data_seed, method=a.method)
-    rec = {"label": a.label, "method": a.method, "set": sets, "method_overrides": mo, "seed": a.seed,
+    r = measure(sets, mo, a.seed, a.data_seed, method=a.method, synth=_kv(a.synth))
+    rec = {"label": a.label, "method": a.method, "set": sets, "method_overrides": mo, "synth": _kv(a.synth), "seed": a.seed,
            "data_seed": a.data_seed, "threads": torch.get_num_threads(), **r}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     with open(a.out, "a") as fh:
