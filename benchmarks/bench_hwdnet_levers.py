@@ -133,8 +133,8 @@ def main() -> None:
 
     sets, mo = _kv(a.set), _kv(a.mo)
     r = measure(sets, mo, a.seed, a.data_seed, method=a.method, synth=_kv(a.synth))
-    rec = {"label": a.label, "method": a.method, "set": sets, "method_overrides": mo, "synth": _kv(a.synth), "seed": a.seed,
-           "data_seed": a.data_seed, "threads": torch.get_num_threads(), **r}
+    rec = {"label": a.label, "method": a.method, "set": sets, "method_overrides": mo, "synth": _kv(a.synth),
+           "seed": a.seed, "data_seed": a.data_seed, "threads": torch.get_num_threads(), **r}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     with open(a.out, "a") as fh:
         fh.write(json.dumps(rec) + "\n")

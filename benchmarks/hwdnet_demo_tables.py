@@ -110,7 +110,8 @@ def main() -> None:
         cols = ["table", "row", "protocol", "mAP", "mAP_ci_low", "mAP_ci_high", "mAP_std", "R1", "R1_ci_low",
                 "R1_ci_high", "chance_mAP", "chance_R1", "wall_s"]
         fh.write(_md(rows_df[cols]) + "\n\n")
-        keep = [c for c in ["table", "id", "verdict", "value_a", "value_b", "delta", "ci_low", "ci_high"] if c in claims_df]
+        keep = [c for c in ("table", "id", "verdict", "value_a", "value_b", "delta", "ci_low", "ci_high")
+                if c in claims_df]
         fh.write((_md(claims_df[keep]) if len(claims_df) else "no claims") + "\n\n")
         fh.write(_md(probes_df[["row", "part", "dim", "accuracy", "ci_low", "ci_high", "chance", "n_test"]]) + "\n")
     print((out / "report.md").read_text())

@@ -343,8 +343,8 @@ def plot_decoupling(parts: DecoupledParts, embeddings: Mapping[str, np.ndarray],
         Y = embeddings[k]
         if len(Y) != len(parts):
             raise ValueError(f"plot_decoupling: embedding {k!r} has {len(Y)} rows, parts {len(parts)}")
-        for i, colour in enumerate(([ocol[o] if 0 <= o < len(ocol) else (0.6, 0.6, 0.6, 1.0) for o in parts.orientation],
-                                    [icol[p] for p in parts.pid.tolist()])):
+        by_orientation = [ocol[o] if 0 <= o < len(ocol) else (0.6, 0.6, 0.6, 1.0) for o in parts.orientation]
+        for i, colour in enumerate((by_orientation, [icol[p] for p in parts.pid.tolist()])):
             ax = axes[i, j]
             for m in mods:
                 s = np.flatnonzero(parts.modality == m)
