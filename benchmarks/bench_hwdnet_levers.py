@@ -4,13 +4,17 @@ Reproduces the set-up of ``tests/test_methods_learn.py::test_trained_beats_untra
 (synthetic UCM-VeID at the smoke preset with 60 training / 20 test identities, resnet10t from
 scratch at 32x64, Adam 1e-3, P x K = 8 x 4, 6 epochs, scored on ``ucmveid/tir2rgb-multi``) and
 prints, per lever, the trained mAP, the mAP of the very network the run starts from (built as the
-test builds it) and the gain, plus the final loss parts. A lever is ``key=value`` for a TrainConfig
-field (``--set``) or a HWDNet config entry (``--mo``); each call is one run, appended as a JSON
-line to ``--out`` so a table can be assembled afterwards.
+test builds it) and the gain, the first / last epoch's loss parts, and diagnostics for both networks:
+the other direction, within-modality retrieval (query -> gallery of one modality) and the chance mAP
+of each. A lever is ``key=value`` for a TrainConfig field (``--set``), a HWDNet config entry
+(``--mo``) or a generator knob (``--synth``: a *data* lever, for diagnosis only; the learning test's
+data are fixed); each call is one run, appended as a JSON line to ``--out``. The table built from
+these runs is in ``data_cards/ucmveid.md``.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_hwdnet_levers.py --label shipped
     OMP_NUM_THREADS=1 python benchmarks/bench_hwdnet_levers.py --label sgd --set optimizer=sgd --set lr=0.01
     OMP_NUM_THREADS=1 python benchmarks/bench_hwdnet_levers.py --label no-wr --mo weight_restrainer=false
+    OMP_NUM_THREADS=1 python benchmarks/bench_hwdnet_levers.py --label gap0 --synth gap=0
 
 The numbers are seeded (same thread count -> same numbers); the wall times are machine- and
 load-dependent.
