@@ -75,7 +75,7 @@ class TrainConfig:
     lr_scaling: str = "none"                     # none | linear | sqrt; lr x f(global batch / lr_reference_batch)
     lr_reference_batch: int | None = None        # batch the lr is tuned for; None -> P x K (one process)
     sync_bn: bool = False                        # DDP on CUDA: BatchNorm -> SyncBatchNorm
-    deterministic: bool = False                  # deterministic cuDNN / torch kernels (warn-only); see engine.determinism
+    deterministic: bool = False                  # deterministic cuDNN/torch kernels (warn-only), engine.determinism
     final_eval: bool = True                      # False: write features.npz but no results (benchmarks)
 
     def to_dict(self) -> dict[str, Any]:

@@ -165,6 +165,25 @@ def all_gather_objects(info: DistInfo, obj: Any) -> list[Any]:
     return out
 
 
+def broadcast_buffers(info: DistInfo, model: torch.nn.Module) -> None:
+    """Copy rank 0's buffers (BatchNorm running statistics...) to every rank.
+
+    DDP keeps parameters equal but each rank's last forward updates its own running statistics,
+    so without this the ranks would embed with different models (and differ from the saved one,
+    which is rank 0's).
+    """
+    if not info.enabled:
+        return
+    dev = _comm_device()
+    for buf in model.buffers():
+        if dev.type == buf.device.type:
+            dist.broadcast(buf.data, src=0)
+        else:
+            tmp = buf.data.to(dev)
+            dist.broadcast(tmp, src=0)
+            buf.data.copy_(tmp)
+
+
 def mean_over_ranks(info: DistInfo, values: Mapping[str, float]) -> dict[str, float]:
     """Average each entry of ``values`` over the ranks that report it (every rank gets the result).
 

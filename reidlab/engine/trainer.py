@@ -42,8 +42,8 @@ from reidlab.engine.build import build_model, build_optimizer, resolve_device
 from reidlab.engine.checkpoint import CHECKPOINT_NAME, load_checkpoint, load_model_state, save_atomic
 from reidlab.engine.config import TrainConfig, _merge, config_from_dict, dump_config, load_config, parse_overrides, resolve_config
 from reidlab.engine.determinism import deterministic_mode
-from reidlab.engine.distributed import (DistInfo, all_ranks, convert_sync_bn, init_distributed,
-                                        mean_over_ranks, shutdown)
+from reidlab.engine.distributed import (DistInfo, all_ranks, broadcast_buffers, convert_sync_bn,
+                                        init_distributed, mean_over_ranks, shutdown)
 from reidlab.engine.loader import build_train_loader
 from reidlab.engine.runs import jsonable, load_run, write_history, write_record
 from reidlab.engine.schedule import build_scheduler, lr_scale_factor
@@ -345,6 +345,7 @@ class Trainer:
         # logged losses: this rank's mean over its steps, then the mean over ranks
         entry.update(mean_over_ranks(dist_info, {k: v / max(n_steps, 1) for k, v in sums.items()}))
         if cfg.eval_every and (epoch + 1) % cfg.eval_every == 0 and epoch + 1 < cfg.epochs:
+            broadcast_buffers(dist_info, self.model)  # every rank embeds with rank 0's model
             with all_ranks(dist_info, f"evaluation after epoch {epoch + 1}"):
                 feats = extract_features_for(self.model, self.data, cfg, self.test_tf, self.device, self.progress,
                                              dist=dist_info)
@@ -367,6 +368,7 @@ class Trainer:
     def finish(self):
         """Final features and evaluation, record status; returns the Run (None on other ranks)."""
         cfg, run_dir = self.cfg, self.run_dir
+        broadcast_buffers(self.dist, self.model)  # the saved model is rank 0's: every rank embeds with it
         with all_ranks(self.dist, "final evaluation"):
             # every rank embeds its slice; rank 0 scores and writes
             feats = extract_features_for(self.model, self.data, cfg, self.test_tf, self.device, self.progress,
