@@ -178,3 +178,31 @@ def test_two_rank_run_logs_mean_loss_and_evaluates_sharded(root, tmp_path):
     for split in single.splits:
         np.testing.assert_array_equal(saved[split].record, single[split].record)
         np.testing.assert_allclose(saved[split].feats, single[split].feats, rtol=0, atol=1e-6)
+
+
+# -- deterministic, cached-run hashes ------------------------------------------------------------------
+def test_deterministic_mode_sets_and_restores():
+    from reidlab.engine.determinism import deterministic_mode
+
+    before = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+              torch.are_deterministic_algorithms_enabled())
+    with deterministic_mode(True):
+        assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.is_deterministic_algorithms_warn_only_enabled()  # warn, never stop a run
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"]
+    assert (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+            torch.are_deterministic_algorithms_enabled()) == before
+    with deterministic_mode(False):
+        assert torch.are_deterministic_algorithms_enabled() == before[2]
+
+
+def test_new_options_at_defaults_keep_cached_run_hashes():
+    from reidlab.engine.run_cache import config_hash
+
+    old = {k: v for k, v in TrainConfig(method="one_stream").to_dict().items()
+           if k not in ("lr_scaling", "lr_reference_batch", "sync_bn", "deterministic")}
+    new = TrainConfig(method="one_stream").to_dict()
+    assert config_hash(old) == config_hash(new)
+    assert config_hash(new) != config_hash({**new, "lr_scaling": "sqrt"})
+    assert config_hash(new) != config_hash({**new, "sync_bn": True})
