@@ -64,7 +64,8 @@ def test_sharded_extraction_equals_single_process(root, tmp_path):
     from reidlab.engine.extract import extract_features
     from reidlab.eval.features import FeatureSet
 
-    mp.spawn(extract_worker, args=(2, str(tmp_path / "init"), str(root), str(tmp_path), 5), nprocs=2, join=True)
+    mp.start_processes(extract_worker, args=(2, str(tmp_path / "init"), str(root), str(tmp_path), 5), nprocs=2,
+                       join=True, start_method="fork")
     single = extract_features(tiny_model(), mixed_data(root), ["query", "gallery"],
                               build_transforms(32, 64, train=False), batch_size=5, progress=False)
     assert len(single["query"].feats) > 10
