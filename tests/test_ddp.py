@@ -94,6 +94,7 @@ def test_failure_on_rank1_stops_every_rank(root, tmp_path, fail_at):
     if fail_at == "init":  # an agreement point: rank 0 stops itself, naming rank 1's exception
         assert "[reidlab] rank 0 of 2 stops: RankFailed: rank 1 failed during setup: RuntimeError: " \
                "injected failure on rank 1" in out, out[-3000:]
+        assert "reidlab train: error: rank 1 failed during setup" in out  # one line, not a "bug" traceback
     assert seconds < 60, seconds
     rec = json.loads((tmp_path / "fail" / "record.json").read_text())
     assert rec["status"] == "running"  # no epoch finished: nothing claims success
@@ -159,7 +160,13 @@ def test_two_rank_run_logs_mean_loss_and_evaluates_sharded(root, tmp_path):
                       "eval_batch_size=8", "lr_scaling=linear", "lr=1e-3", "warmup_epochs=0", "milestones=[]"])
     assert p.returncode == 0, p.stderr[-3000:]
     run = load_run(tmp_path / "ddp")
-    assert run.record["world_size"] == 2 and run.record["effective_lr"] == pytest.approx(2e-3)
+    assert run.record["world_size"] == 2 and run.record["status"] == "finished"
+    assert run.record["effective_lr"] == pytest.approx(2e-3)
+    from reidlab.data import load_dataset
+    from reidlab.data.samplers import PKSampler
+
+    plan = list(PKSampler([r.pid for r in load_dataset("rgbn300", root).train], 2, 2, seed=0))
+    assert int(run.history["steps"].iloc[0]) == len(plan) // 2  # each rank ran its half of the plan
     assert run.history["lr"].tolist() == pytest.approx([2e-3, 2e-3])
     ends = np.cumsum([0] + run.history["steps"].tolist())  # the plan's length varies by epoch
     per_rank = [np.loadtxt(logs / f"rank{r}.txt") for r in range(2)]
@@ -170,7 +177,6 @@ def test_two_rank_run_logs_mean_loss_and_evaluates_sharded(root, tmp_path):
         assert run.history["loss"].iloc[e] == pytest.approx(np.mean(rank_means), rel=1e-9)
     assert isinstance(run.history["eval"].iloc[0], list)  # periodic evaluation after epoch 1
     assert run.results["protocol"].tolist() == ["rgbn300/rgb-nir"]
-    from reidlab.data import load_dataset
     from reidlab.data.transforms import build_transforms
 
     single = extract_features_for(run.load_model(), load_dataset("rgbn300", root), run.config,

@@ -64,8 +64,12 @@ def shutdown(info: DistInfo) -> None:
 class RankFailed(RuntimeError):
     """Raised on every rank that did not fail itself when another rank failed at an agreement point.
 
-    The message names the failing rank(s), where, and their exception (type and message).
+    The message names the failing rank(s), where, and their exception (type and message). The
+    failing rank reports its own exception (with its traceback); the ``reidlab`` command prints
+    this one as a one-line error (``other_rank_failed``), not as a reidlab bug.
     """
+
+    other_rank_failed = True
 
 
 def _describe(err: BaseException) -> str:
