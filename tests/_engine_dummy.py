@@ -112,7 +112,8 @@ def _rank() -> int:
 
 class LossLogMethod(TinyMethod):
     """Appends each loss call's total to ``<log_dir>/rank<r>.txt`` (one float a line), for checking
-    that the logged epoch loss is the mean over ranks."""
+    that the logged epoch loss is the mean over ranks, and each ``embed`` call's number of samples to
+    ``<log_dir>/embed_rank<r>.txt`` (which ranks extracted features)."""
 
     name = "tiny_loss_log"
 
@@ -127,6 +128,14 @@ class LossLogMethod(TinyMethod):
         with open(Path(self.log_dir) / f"rank{_rank()}.txt", "a") as f:
             f.write(f"{float(total.detach())!r}\n")
         return total, parts
+
+    @torch.no_grad()
+    def embed(self, images):
+        from pathlib import Path
+
+        with open(Path(self.log_dir) / f"embed_rank{_rank()}.txt", "a") as f:
+            f.write(f"{len(next(iter(images.values())))}\n")
+        return super().embed(images)
 
 
 class FailOnRank(TinyMethod):

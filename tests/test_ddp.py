@@ -176,12 +176,15 @@ def test_two_rank_run_logs_mean_loss_and_evaluates_sharded(root, tmp_path):
         assert rank_means[0] != rank_means[1]  # the ranks saw different batches
         assert run.history["loss"].iloc[e] == pytest.approx(np.mean(rank_means), rel=1e-9)
     assert isinstance(run.history["eval"].iloc[0], list)  # periodic evaluation after epoch 1
+    embedded = [int(np.loadtxt(logs / f"embed_rank{r}.txt", ndmin=1).sum()) for r in range(2)]
+    assert min(embedded) > 0  # both ranks extracted (their slices), not rank 0 alone
     assert run.results["protocol"].tolist() == ["rgbn300/rgb-nir"]
     from reidlab.data.transforms import build_transforms
 
     single = extract_features_for(run.load_model(), load_dataset("rgbn300", root), run.config,
                                   build_transforms(32, 64, train=False), torch.device("cpu"), progress=False)
     saved = run.load_features()
+    assert sum(embedded) == 2 * sum(len(single[s].pid) for s in single.splits)  # each record once per evaluation
     for split in single.splits:
         np.testing.assert_array_equal(saved[split].record, single[split].record)
         np.testing.assert_allclose(saved[split].feats, single[split].feats, rtol=0, atol=1e-6)
