@@ -14,7 +14,6 @@ import pytest
 import torch
 
 from reidlab.engine import TrainConfig, load_run, train
-from reidlab.engine.checkpoint import load_checkpoint
 from reidlab.engine.distributed import DistInfo, batch_aligned_shard, convert_sync_bn
 from reidlab.engine.schedule import lr_scale_factor
 
