@@ -15,9 +15,12 @@ Results also go to ``--out`` (JSON).  The step is benchmarks/bench_train.py's ``
 engine's model, optimiser, loader and step).
 
     python benchmarks/bench_gpu.py --out gpu.json                     # full run, on one CUDA GPU (< 6 min)
-    python benchmarks/bench_gpu.py --quick --out /tmp/q.json          # CPU smoke of the script (< 1 min)
+    python benchmarks/bench_gpu.py --quick --out /tmp/q.json          # CPU smoke of the script (seconds)
+    python benchmarks/bench_gpu.py                                    # no CUDA: the CPU smoke, print only
 
-``--quick`` runs resnet18 at 64x32 on the smoke preset, fp32 only, and a 500 x 2,500 evaluation.
+``--quick`` (alias ``--cpu-smoke``; automatic when no CUDA device is visible and ``--device`` is not
+given) runs resnet18 at 64x32 on the smoke preset, P x K = 4 x 2, fp32 only, and a 500 x 2,500
+evaluation: it checks the script and prints CPU figures, which are not GPU figures.
 """
 from __future__ import annotations
 
@@ -74,17 +77,24 @@ def _eval_time(q: int, g: int, device: str, dim: int = 512, ids: int = 150, cams
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", type=Path, required=True, help="JSON file for the results")
-    ap.add_argument("--quick", action="store_true", help="CPU smoke: resnet18, 64x32, smoke preset, fp32 only")
+    ap.add_argument("--out", type=Path, default=None, help="JSON file for the results (default: print only)")
+    ap.add_argument("--quick", "--cpu-smoke", dest="quick", action="store_true",
+                    help="CPU smoke: resnet18, 64x32, smoke preset, fp32 only (automatic without CUDA)")
     ap.add_argument("--device", default=None, help="default: cuda if available, else cpu")
     ap.add_argument("--num-workers", type=int, default=None, help="loader workers (default 8 full, 0 quick)")
     ap.add_argument("--steps", type=int, default=None, help="timed steps (default 20 full, 2 quick)")
     ap.add_argument("--warmup", type=int, default=None, help="untimed steps (default 5 full, 1 quick)")
-    ap.add_argument("--P", type=int, default=8)
-    ap.add_argument("--K", type=int, default=4)
+    ap.add_argument("--P", type=int, default=None, help="identities per batch (default 8 full, 4 quick)")
+    ap.add_argument("--K", type=int, default=None, help="images per identity (default 4 full, 2 quick)")
     ap.add_argument("--synth-cache", type=Path, default=REPO / "data" / "synth")
     args = ap.parse_args(argv)
     quick = args.quick
+    if not quick and args.device is None and not torch.cuda.is_available():
+        print("no CUDA device visible: running the reduced CPU smoke mode (--quick); its figures are CPU "
+              "figures, not GPU ones", flush=True)
+        quick = True
+    args.P = args.P or (4 if quick else 8)
+    args.K = args.K or (2 if quick else 4)
     device = resolve_device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     cuda = device.type == "cuda"
     args.device = str(device)
@@ -97,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     backbone, (h, w) = ("resnet18", (64, 32)) if quick else ("resnet50", (256, 128))
     amps = ["none"] + (["bf16", "fp16"] if cuda else [])
     res: dict = {"device": torch.cuda.get_device_name(device) if cuda else "cpu", "torch": torch.__version__,
+                 "mode": "quick" if quick else "full",
                  "method": "kamenou", "backbone": backbone, "size": [h, w], "preset": args.preset,
                  "synth_overrides": overrides, "P": args.P, "K": args.K, "steps": steps, "warmup": warmup,
                  "num_workers": args.num_workers, "train": [], "eval": []}
@@ -155,8 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     lines += [f"| {e['device']} | {e['seconds']:.2f} | {e['mAP']:.4f} |" for e in res["eval"]]
     lines.append(f"\nsynthetic generation {res['synth_seconds']:.1f} s; whole run {res['total_seconds']:.1f} s")
     print("\n".join(lines), flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=2))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(res, indent=2))
     return 0
 
 

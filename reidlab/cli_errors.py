@@ -64,6 +64,9 @@ def run_command(func: Callable[[], int | None], command: str, *, debug: bool = F
         if is_user_error(exc):
             print(f"reidlab {command}: error: {message_of(exc)}", file=sys.stderr)
             return USER_ERROR_EXIT
+        if getattr(exc, "other_rank_failed", False):  # DDP: another rank failed and printed its own error
+            print(f"reidlab {command}: error: {message_of(exc)}", file=sys.stderr)
+            return 1
         traceback.print_exc()
         print(f"reidlab {command}: internal error ({type(exc).__name__}); please report it with the "
               "traceback above", file=sys.stderr)

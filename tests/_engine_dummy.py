@@ -102,3 +102,55 @@ class MissingAwareMethod(TinyMethod):
     def loss(self, outputs, labels):
         ce = F.cross_entropy(outputs["logits"]["mean"], labels)
         return ce, {"ce": float(ce.detach())}
+
+
+def _rank() -> int:
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+class LossLogMethod(TinyMethod):
+    """Appends each loss call's total to ``<log_dir>/rank<r>.txt`` (one float a line), for checking
+    that the logged epoch loss is the mean over ranks, and each ``embed`` call's number of samples to
+    ``<log_dir>/embed_rank<r>.txt`` (which ranks extracted features)."""
+
+    name = "tiny_loss_log"
+
+    def __init__(self, *args, log_dir: str = ".", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.log_dir = log_dir
+
+    def loss(self, outputs, labels):
+        total, parts = super().loss(outputs, labels)
+        from pathlib import Path
+
+        with open(Path(self.log_dir) / f"rank{_rank()}.txt", "a") as f:
+            f.write(f"{float(total.detach())!r}\n")
+        return total, parts
+
+    @torch.no_grad()
+    def embed(self, images):
+        from pathlib import Path
+
+        with open(Path(self.log_dir) / f"embed_rank{_rank()}.txt", "a") as f:
+            f.write(f"{len(next(iter(images.values())))}\n")
+        return super().embed(images)
+
+
+class FailOnRank(TinyMethod):
+    """Raises ``RuntimeError("injected failure on rank R")`` on rank ``fail_rank`` only: when built
+    (``fail_at="init"``, inside the trainer's set-up) or at its ``fail_call``-th loss (``"step"``)."""
+
+    name = "tiny_fail"
+
+    def __init__(self, *args, fail_rank: int = 1, fail_at: str = "init", fail_call: int = 1, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fail_rank, self.fail_at, self.fail_call = fail_rank, fail_at, fail_call
+        if fail_at == "init" and _rank() == fail_rank:
+            raise RuntimeError(f"injected failure on rank {fail_rank}")
+
+    def loss(self, outputs, labels):
+        if self.fail_at == "step" and _rank() == self.fail_rank and self.calls == self.fail_call:
+            raise RuntimeError(f"injected failure on rank {self.fail_rank}")
+        return super().loss(outputs, labels)

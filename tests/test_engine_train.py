@@ -1,10 +1,9 @@
-"""Training engine on the CPU with a tiny dummy method: exact resume, divergence, run record, extract, DDP."""
+"""Training engine on the CPU with a tiny dummy method: exact resume, divergence, run record, extract.
+
+DDP (torchrun, gloo) runs are in tests/test_ddp.py."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,7 +15,6 @@ from reidlab.engine import TrainConfig, TrainingDiverged, load_config, load_run,
 from reidlab.engine.checkpoint import load_checkpoint
 from reidlab.engine.schedule import warmup_step_factor
 
-TESTS = Path(__file__).parent
 DUMMY = "_engine_dummy:TinyMethod"
 
 
@@ -165,28 +163,6 @@ def test_extract_unaligned_rows(root):
         assert sorted(rec.tolist()) == list(expect), key
         assert feats.shape[1] == 16
     assert sf.pid.tolist() == [r.pid for r in q]
-
-
-def test_ddp_two_processes_gloo(root, tmp_path):
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(TESTS) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    torchrun = Path(sys.executable).parent / "torchrun"
-    cmd = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "reidlab", "train", "--no-progress",
-           f"method={DUMMY}", f"root={root}", "dataset=rgbn300", "height=32", "width=64", "P=2", "K=2",
-           "epochs=1", "backbone=none", f"out_dir={tmp_path}", "run_name=ddp", "eval_protocols=[rgbn300/rgb]"]
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0, p.stderr[-3000:]
-    run = load_run(tmp_path / "ddp")
-    assert run.record["world_size"] == 2 and run.record["status"] == "finished"
-    single = len(load_run_steps(root))
-    assert int(run.history["steps"].iloc[0]) == single // 2  # each rank ran its half of the plan
-    assert run.results["protocol"].tolist() == ["rgbn300/rgb"]
-
-
-def load_run_steps(root):
-    from reidlab.data import load_dataset
-    from reidlab.data.samplers import PKSampler
-
-    return list(PKSampler([r.pid for r in load_dataset("rgbn300", root).train], 2, 2, seed=0))
 
 
 def test_custom_training_step_two_updates(root, tmp_path):

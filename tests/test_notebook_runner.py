@@ -9,7 +9,7 @@ import pytest
 
 from reidlab.notebooks import load_results, record_result, report, to_jsonable
 from reidlab.notebooks.cli import register
-from reidlab.notebooks.runner import (load_params, parameter_names, resolve_parameters, run_notebooks,
+from reidlab.notebooks.runner import (apply_overrides, load_params, parameter_names, resolve_parameters, run_notebooks,
                                       summary_markdown)
 
 
@@ -77,6 +77,18 @@ def test_load_params_rejects_bad_shape(tmp_path: Path) -> None:
         load_params(f)
     with pytest.raises(FileNotFoundError, match="nope.yaml"):
         load_params(tmp_path / "nope.yaml")
+
+
+def test_apply_overrides_sets_yaml_values_and_rejects_malformed() -> None:
+    params = {"common": {"seed": 0}, "06_reproduce_tables": {"tables": ["a"], "dataset": "rgbn300"}}
+    got = apply_overrides(params, ["06_reproduce_tables.tables=null", "05_ranked_lists.k=5",
+                                   "common.train={epochs: 2}"])
+    assert got == {"common": {"seed": 0, "train": {"epochs": 2}}, "05_ranked_lists": {"k": 5},
+                   "06_reproduce_tables": {"tables": None, "dataset": "rgbn300"}}
+    assert params["06_reproduce_tables"]["tables"] == ["a"]  # the input is not changed
+    for bad in ("tables=null", "06.=1", "06.tables"):
+        with pytest.raises(ValueError, match="STEM.NAME=VALUE"):
+            apply_overrides(params, [bad])
 
 
 def test_record_result_merges_into_file_and_converts(tmp_path: Path, monkeypatch) -> None:

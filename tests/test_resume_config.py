@@ -9,3 +9,11 @@ def test_resume_refuses_changed_lr_and_allows_epochs():
     check_resume_overrides(old, {"lr": 0.1, "epochs": 5, "eval_every": 2}, "runs/x")
     with pytest.raises(ValueError, match=r"'lr' would change from 0.1 to 0.2"):
         check_resume_overrides(old, {"lr": 0.2, "epochs": 2, "eval_every": 1}, "runs/x")
+
+
+def test_resume_may_switch_deterministic_but_not_ddp_options():
+    old = {"deterministic": False, "lr_scaling": "none", "sync_bn": False}
+    check_resume_overrides(old, {**old, "deterministic": True}, "runs/x")
+    for key, value in (("lr_scaling", "linear"), ("sync_bn", True)):
+        with pytest.raises(ValueError, match=rf"'{key}' would change"):
+            check_resume_overrides(old, {**old, key: value}, "runs/x")

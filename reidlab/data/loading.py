@@ -23,17 +23,20 @@ def load_data(cfg: Any, dist_info: Any = None):
     root = cfg.root
     if root is None:
         from reidlab.data.synth import ensure_synthetic
-        from reidlab.engine.distributed import barrier
+        from reidlab.engine.distributed import all_ranks
 
         def make():
             return ensure_synthetic(cfg.dataset, preset=cfg.preset, seed=cfg.data_seed, cache_dir=cfg.synth_cache,
                                     **cfg.synth_overrides)
 
-        # Rank 0 generates first; the others reuse its cache (no concurrent writers).
-        if dist_info is None or dist_info.is_main:
+        if dist_info is None:
             root = make()
-        if dist_info is not None:
-            barrier(dist_info)
+        else:
+            # Rank 0 generates first; the others reuse its cache (no concurrent writers). The
+            # agreement is the barrier, and a failure on rank 0 stops every rank (none waits).
+            with all_ranks(dist_info, "synthetic data generation on rank 0"):
+                if dist_info.is_main:
+                    root = make()
             if not dist_info.is_main:
                 root = make()
     return load_dataset(cfg.dataset, root)

@@ -72,6 +72,10 @@ class TrainConfig:
     eval_every: int = 0                          # evaluate every N epochs (0 = only at the end)
     eval_batch_size: int = 64
     ddp_find_unused_parameters: bool = False
+    lr_scaling: str = "none"                     # none | linear | sqrt; lr x f(global batch / lr_reference_batch)
+    lr_reference_batch: int | None = None        # batch the lr is tuned for; None -> P x K (one process)
+    sync_bn: bool = False                        # DDP on CUDA: BatchNorm -> SyncBatchNorm
+    deterministic: bool = False                  # deterministic cuDNN/torch kernels (warn-only), engine.determinism
     final_eval: bool = True                      # False: write features.npz but no results (benchmarks)
 
     def to_dict(self) -> dict[str, Any]:
@@ -225,6 +229,10 @@ def _validate(cfg: TrainConfig) -> None:
         raise ValueError(f"optimizer must be 'adam' or 'sgd', got {cfg.optimizer!r}")
     if cfg.amp not in ("none", "bf16", "fp16"):
         raise ValueError(f"amp must be none, bf16 or fp16, got {cfg.amp!r}")
+    if cfg.lr_scaling not in ("none", "linear", "sqrt"):
+        raise ValueError(f"lr_scaling must be none, linear or sqrt, got {cfg.lr_scaling!r}")
+    if cfg.lr_reference_batch is not None and cfg.lr_reference_batch < 1:
+        raise ValueError(f"lr_reference_batch must be >= 1 (images per step), got {cfg.lr_reference_batch}")
     if cfg.epochs is None or cfg.epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {cfg.epochs}")
     if cfg.milestones is not None and list(cfg.milestones) != sorted(cfg.milestones):

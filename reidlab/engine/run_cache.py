@@ -20,6 +20,10 @@ from reidlab.methods.registry import default_config
 __all__ = ["config_hash", "get_or_train"]
 
 _NOT_HASHED = ("out_dir", "run_name", "device", "num_workers", "eval_batch_size", "eval_every")
+# Options added after runs were cached: hashed only when set to something other than their default,
+# so the folders of configs that never set them keep their hash.
+_HASHED_UNLESS_DEFAULT = {"lr_scaling": "none", "lr_reference_batch": None, "sync_bn": False,
+                          "deterministic": False}
 
 
 def config_hash(cfg: Mapping[str, Any]) -> str:
@@ -29,7 +33,8 @@ def config_hash(cfg: Mapping[str, Any]) -> str:
     ``modalities: null`` becomes the dataset layout's modalities, and ``method_overrides``
     entries equal to the method's default are dropped.
     """
-    d = _canonical({k: v for k, v in cfg.items() if k not in _NOT_HASHED})
+    d = _canonical({k: v for k, v in cfg.items() if k not in _NOT_HASHED
+                    and not (k in _HASHED_UNLESS_DEFAULT and v == _HASHED_UNLESS_DEFAULT[k])})
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 

@@ -11,9 +11,15 @@ Run folder (written by rank 0 only)::
     results.csv/.json   final evaluation under every protocol of the dataset
 
 Exact resume: an epoch's batches and augmentations are a pure function of
-(seed, epoch, rank) — the sampler plan is, and the global RNGs plus the loader's worker
-seeds are re-derived from (seed, epoch, rank) at the start of every epoch — so resuming
-from the checkpoint of epoch e continues exactly as the uninterrupted run would have.
+(seed, epoch, rank) — the sampler plan is, the global RNGs are re-derived from (seed, epoch,
+rank) at the start of every epoch, and with loader workers (persistent, built once per run)
+each batch is augmented under its own seed (seed, epoch, rank, batch; see engine.loader) — so
+resuming from the checkpoint of epoch e continues exactly as the uninterrupted run would have.
+
+DDP: any rank's failure at a point where ranks could diverge (set-up, end of epoch, checkpoint,
+evaluation) stops every rank with the failing rank's message (engine.distributed.agree);
+evaluation extracts features on every rank (a slice each, gathered in order); logged losses are
+the mean over ranks.
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ import dataclasses
 
 import json
 import math
+import sys
 import time
 from contextlib import nullcontext
 from datetime import datetime, timezone
@@ -28,18 +35,20 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import torch
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from reidlab.data.loading import build_sampler, load_data
 from reidlab.engine.build import build_model, build_optimizer, resolve_device
 from reidlab.engine.checkpoint import CHECKPOINT_NAME, load_checkpoint, load_model_state, save_atomic
 from reidlab.engine.config import TrainConfig, _merge, config_from_dict, dump_config, load_config, parse_overrides, resolve_config
-from reidlab.engine.distributed import DistInfo, barrier, init_distributed, shutdown
+from reidlab.engine.determinism import deterministic_mode
+from reidlab.engine.distributed import (DistInfo, all_ranks, broadcast_buffers, convert_sync_bn,
+                                        init_distributed, mean_over_ranks, shutdown)
+from reidlab.engine.loader import build_train_loader
 from reidlab.engine.runs import jsonable, load_run, write_history, write_record
-from reidlab.engine.schedule import build_scheduler
+from reidlab.engine.schedule import build_scheduler, lr_scale_factor
 from reidlab.eval.run_eval import eval_splits, evaluate_features
-from reidlab.utils import derive_seed, git_info, package_versions, rng_state, seed_everything, set_rng_state, worker_init_fn
+from reidlab.utils import derive_seed, git_info, package_versions, rng_state, seed_everything, set_rng_state
 
 # Re-exported for callers of the former single-module engine.
 __all__ = ["train", "Trainer", "StepContext", "TrainingDiverged", "extract_features_for", "build_model",
@@ -131,14 +140,35 @@ class Trainer:
         self.record: dict[str, Any] = {}
         self.start_epoch = 0
         self.global_step = 0
+        self.loader = None  # built on the first epoch, reused after (persistent workers)
+        self.lr_factor = 1.0
+        self.sync_bn_modules = 0
 
     # -- set-up ---------------------------------------------------------------------------------
     def setup(self) -> None:
-        """Data, sampler, model, optimiser, scheduler, scaler; resume state; run folder and record."""
+        """Data, sampler, model, optimiser, scheduler, scaler; resume state; run folder and record.
+
+        Any rank's failure here stops every rank (one agreement before the DDP wrapper, whose
+        construction is itself a collective).
+        """
+        with all_ranks(self.dist, "setup"):
+            self._setup_local()
+        self.net: torch.nn.Module = self.model
+        if self.dist.enabled:
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=self.cfg.ddp_find_unused_parameters)
+        self.ctx = StepContext(self)
+        self.global_step = self.start_epoch * len(self.sampler)
+
+    def _setup_local(self) -> None:
         from reidlab.data.torch_dataset import ReIDImageDataset
         from reidlab.data.transforms import build_transforms
 
         cfg, dist_info = self.cfg, self.dist
+        if cfg.sync_bn and dist_info.enabled and self.device.type != "cuda":
+            raise ValueError(f"sync_bn=true needs CUDA (torch's SyncBatchNorm runs on GPUs only) but the device is "
+                             f"{self.device}; set sync_bn=false for a CPU (gloo) run")
         seed_everything(derive_seed(cfg.seed, "init"))  # model init depends on the seed only
         data = self.data = load_data(cfg, dist_info)
         modalities = self.modalities = tuple(cfg.modalities) if cfg.modalities else tuple(data.modalities)
@@ -161,6 +191,9 @@ class Trainer:
         model = self.model = build_model(build_cfg, self.num_classes, modalities).to(self.device)
         if cfg.channels_last:
             model = self.model = model.to(memory_format=torch.channels_last)
+        if cfg.sync_bn and dist_info.enabled:  # one process: nothing to synchronise
+            model, self.sync_bn_modules = convert_sync_bn(model)
+            self.model = model
         # Unaligned batches (some modalities absent per sample) only go to methods that say they take them.
         self.pass_present = bool(getattr(model, "accepts_missing", False))
         if not data.aligned and len(modalities) > 1 and not self.pass_present:
@@ -168,6 +201,12 @@ class Trainer:
                              f"{data.name!r} is unaligned with modalities {list(modalities)}; train it on one "
                              "modality (modalities=[...]) or use a method that accepts missing modalities")
         self.optimizer = build_optimizer(model, cfg)
+        # lr scaling rule (before the scheduler records its base lrs): every group's lr alike.
+        self.reference_batch = cfg.lr_reference_batch or self.sampler.batch_size
+        self.global_batch = self.sampler.batch_size * dist_info.world_size
+        self.lr_factor = lr_scale_factor(cfg.lr_scaling, self.global_batch, self.reference_batch)
+        for group in self.optimizer.param_groups:
+            group["lr"] *= self.lr_factor
         self.scheduler = build_scheduler(self.optimizer, warmup_epochs=cfg.warmup_epochs,
                                          warmup_factor=cfg.warmup_factor, milestones=cfg.milestones,
                                          gamma=cfg.gamma)
@@ -176,6 +215,12 @@ class Trainer:
         if self.resume is not None:
             ckpt = load_checkpoint(self.resume, map_location="cpu")
             self.run_dir = Path(self.resume) if Path(self.resume).is_dir() else Path(self.resume).parent
+            old_factor = float(ckpt.get("lr_factor", 1.0))
+            if not math.isclose(old_factor, self.lr_factor, rel_tol=1e-9):
+                raise ValueError(f"resume of {self.run_dir}: lr_scaling={cfg.lr_scaling!r} gives an lr factor of "
+                                 f"{self.lr_factor:g} at world size {dist_info.world_size}, but the run was trained "
+                                 f"with {old_factor:g} (world size {ckpt.get('world_size', '?')}); resume with the "
+                                 "same number of processes")
             load_model_state(model, ckpt["model"], source=str(self.resume))
             self.optimizer.load_state_dict(ckpt["optimizer"])
             self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -193,14 +238,6 @@ class Trainer:
         if self.main:
             self._start_record()
 
-        self.net: torch.nn.Module = model
-        if dist_info.enabled:
-            self.net = torch.nn.parallel.DistributedDataParallel(
-                model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                find_unused_parameters=cfg.ddp_find_unused_parameters)
-        self.ctx = StepContext(self)
-        self.global_step = self.start_epoch * len(self.sampler)
-
     def _start_record(self) -> None:
         cfg, data, run_dir, device = self.cfg, self.data, self.run_dir, self.device
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -215,6 +252,13 @@ class Trainer:
             "feature_norm": getattr(self.model, "feature_norm", "none"),
             "started": datetime.now(timezone.utc).isoformat(), "status": "running",
             "resumed_from_epoch": self.start_epoch if self.resume is not None else None,
+            # DDP options as applied (the config holds them as asked)
+            "lr_scaling": {"rule": cfg.lr_scaling, "reference_batch": self.reference_batch,
+                           "global_batch": self.global_batch, "factor": self.lr_factor},
+            "effective_lr": cfg.lr * self.lr_factor,
+            "sync_bn": self.sync_bn_modules > 0, "sync_bn_modules": self.sync_bn_modules,
+            "deterministic": cfg.deterministic,
+            "num_workers": cfg.num_workers, "persistent_workers": cfg.num_workers > 0,
         }
         if self.resume is not None and (run_dir / "record.json").exists():
             old = json.loads((run_dir / "record.json").read_text())
@@ -262,12 +306,14 @@ class Trainer:
     def run_epoch(self, epoch: int) -> dict[str, Any]:
         """One epoch: seeded loader, steps, scheduler, weight check; returns the history entry."""
         cfg, dist_info = self.cfg, self.dist
+        if self.loader is None:  # once per run: persistent workers live across epochs
+            self.loader = build_train_loader(self.train_ds, self.sampler, num_workers=cfg.num_workers, seed=cfg.seed,
+                                             rank=dist_info.rank, pin_memory=self.device.type == "cuda",
+                                             collate_fn=getattr(self.train_ds, "collate", None))
         self.sampler.set_epoch(epoch)
+        self.loader.batch_sampler.set_epoch(epoch)  # the reshuffle (and, with workers, the batch seeds)
         seed_everything(derive_seed(cfg.seed, epoch, dist_info.rank))
-        gen = torch.Generator().manual_seed(derive_seed(cfg.seed, epoch, dist_info.rank, "loader"))
-        loader = DataLoader(self.train_ds, batch_sampler=self.sampler, num_workers=cfg.num_workers,
-                            worker_init_fn=worker_init_fn, generator=gen, pin_memory=self.device.type == "cuda",
-                            collate_fn=getattr(self.train_ds, "collate", None))
+        loader = self.loader
         self.net.train()
         lr = self.optimizer.param_groups[0]["lr"]
         sums: dict[str, float] = {}
@@ -287,18 +333,25 @@ class Trainer:
             dt = time.perf_counter() - t0
             bar.set_postfix(loss=f"{sums['loss'] / n_steps:.3f}", lr=f"{lr:.2e}", img_s=f"{n_img / dt:.1f}")
         elapsed = time.perf_counter() - t0
-        self.scheduler.step()
-        bad_w = [n for n, p in self.model.named_parameters() if not torch.isfinite(p).all()]
-        if bad_w:
-            self._stop(f"non-finite weights after epoch {epoch + 1} ({bad_w[:5]}); the last good checkpoint "
-                       f"in {self.run_dir} is kept. Lower lr or enable grad_clip.")
+        with all_ranks(dist_info, f"end of epoch {epoch + 1}"):
+            self.scheduler.step()
+            bad_w = [n for n, p in self.model.named_parameters() if not torch.isfinite(p).all()]
+            if bad_w:
+                self._stop(f"non-finite weights after epoch {epoch + 1} ({bad_w[:5]}); the last good checkpoint "
+                           f"in {self.run_dir} is kept. Lower lr or enable grad_clip.")
         entry: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "steps": n_steps,
                                  "images_per_s": n_img * dist_info.world_size / max(elapsed, 1e-9),
                                  "time_s": elapsed}
-        entry.update({k: v / max(n_steps, 1) for k, v in sums.items()})
-        if self.main and cfg.eval_every and (epoch + 1) % cfg.eval_every == 0 and epoch + 1 < cfg.epochs:
-            feats = extract_features_for(self.model, self.data, cfg, self.test_tf, self.device, self.progress)
-            entry["eval"] = evaluate_features(feats, self.data.name, cfg.eval_protocols).to_dict(orient="records")
+        # logged losses: this rank's mean over its steps, then the mean over ranks
+        entry.update(mean_over_ranks(dist_info, {k: v / max(n_steps, 1) for k, v in sums.items()}))
+        if cfg.eval_every and (epoch + 1) % cfg.eval_every == 0 and epoch + 1 < cfg.epochs:
+            broadcast_buffers(dist_info, self.model)  # every rank embeds with rank 0's model
+            with all_ranks(dist_info, f"evaluation after epoch {epoch + 1}"):
+                feats = extract_features_for(self.model, self.data, cfg, self.test_tf, self.device, self.progress,
+                                             dist=dist_info)
+                if self.main:
+                    entry["eval"] = evaluate_features(feats, self.data.name,
+                                                      cfg.eval_protocols).to_dict(orient="records")
         return entry
 
     def save_checkpoint(self, epoch: int) -> None:
@@ -307,26 +360,31 @@ class Trainer:
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
                 "sampler": self.sampler.state_dict(), "rng": rng_state(), "history": self.history,
                 "config": self.cfg.to_dict(), "num_classes": self.num_classes,
-                "modalities": list(self.modalities)}
+                "modalities": list(self.modalities), "lr_factor": self.lr_factor,
+                "world_size": self.dist.world_size}
         save_atomic(ckpt, self.run_dir / CHECKPOINT_NAME)
         write_history(self.run_dir, self.history)
 
     def finish(self):
         """Final features and evaluation, record status; returns the Run (None on other ranks)."""
         cfg, run_dir = self.cfg, self.run_dir
-        if self.main:
-            feats = extract_features_for(self.model, self.data, cfg, self.test_tf, self.device, self.progress)
-            feats.save(run_dir / "features.npz")
-            if cfg.final_eval:
-                table = evaluate_features(feats, self.data.name, cfg.eval_protocols)
-                table.to_csv(run_dir / "results.csv", index=False)
-                (run_dir / "results.json").write_text(json.dumps(jsonable(table.to_dict(orient="records")), indent=2))
-                if self.history:
-                    self.history[-1]["eval"] = table.to_dict(orient="records")
-                    write_history(run_dir, self.history)
-            self.record.update(status="finished", ended=datetime.now(timezone.utc).isoformat())
-            write_record(run_dir, self.record)
-        barrier(self.dist)
+        broadcast_buffers(self.dist, self.model)  # the saved model is rank 0's: every rank embeds with it
+        with all_ranks(self.dist, "final evaluation"):
+            # every rank embeds its slice; rank 0 scores and writes
+            feats = extract_features_for(self.model, self.data, cfg, self.test_tf, self.device, self.progress,
+                                         dist=self.dist)
+            if self.main:
+                feats.save(run_dir / "features.npz")
+                if cfg.final_eval:
+                    table = evaluate_features(feats, self.data.name, cfg.eval_protocols)
+                    table.to_csv(run_dir / "results.csv", index=False)
+                    (run_dir / "results.json").write_text(json.dumps(jsonable(table.to_dict(orient="records")),
+                                                                     indent=2))
+                    if self.history:
+                        self.history[-1]["eval"] = table.to_dict(orient="records")
+                        write_history(run_dir, self.history)
+                self.record.update(status="finished", ended=datetime.now(timezone.utc).isoformat())
+                write_record(run_dir, self.record)
         return load_run(run_dir) if self.main else None
 
     def fit(self):
@@ -334,9 +392,10 @@ class Trainer:
         self.setup()
         for epoch in range(self.start_epoch, self.cfg.epochs):
             self.history.append(self.run_epoch(epoch))
-            if self.main:
-                self.save_checkpoint(epoch)
-            barrier(self.dist)
+            with all_ranks(self.dist, f"checkpoint of epoch {epoch + 1}"):  # also the epoch's barrier
+                if self.main:
+                    self.save_checkpoint(epoch)
+        self.loader = None  # ends the persistent workers before the final extraction
         return self.finish()
 
 
@@ -352,7 +411,7 @@ def train(cfg: TrainConfig | Mapping[str, Any] | str | Path, overrides: Iterable
         Dotted ``key=value`` strings applied on top (``lr=1e-3``).
     resume : path, optional
         A run folder or checkpoint to continue exactly; its config.yaml is used
-        (``overrides`` may change only ``epochs``, ``eval_*``, ``num_workers``).
+        (``overrides`` may change only the keys of :data:`RESUME_MUTABLE` and ``eval_*``).
     progress : bool
         Show tqdm bars.
 
@@ -388,23 +447,35 @@ def train(cfg: TrainConfig | Mapping[str, Any] | str | Path, overrides: Iterable
     if dist_info.enabled and device.type == "cuda":
         device = torch.device("cuda", dist_info.local_rank)
     try:
-        return Trainer(cfg, device, dist_info, resume, progress).fit()
+        with deterministic_mode(cfg.deterministic):
+            return Trainer(cfg, device, dist_info, resume, progress).fit()
+    except Exception as e:
+        if dist_info.enabled:  # torchrun interleaves the ranks' output: say whose failure this is
+            print(f"[reidlab] rank {dist_info.rank} of {dist_info.world_size} stops: {type(e).__name__}: {e}",
+                  file=sys.stderr, flush=True)
+        raise
     finally:
         shutdown(dist_info)
 
 
 def extract_features_for(model: torch.nn.Module, data, cfg: TrainConfig, transform, device: torch.device,
-                         progress: bool = True):
-    """Features of the splits the configured evaluation needs."""
+                         progress: bool = True, dist: DistInfo | None = None):
+    """Features of the splits the configured evaluation needs (``cfg.num_workers`` loader workers).
+
+    Under DDP every rank must call it: each embeds a slice, every rank gets the whole FeatureSet.
+    """
     from reidlab.engine.extract import extract_features
 
     return extract_features(model, data, eval_splits(data, cfg.eval_protocols), transform,
                             batch_size=cfg.eval_batch_size, device=device, progress=progress,
+                            num_workers=cfg.num_workers, dist=dist,
                             meta={"method": cfg.method, "backbone": str(cfg.backbone)})
 
 
-# config keys a resume may change: they do not alter what the finished epochs computed
-RESUME_MUTABLE = ("epochs", "num_workers", "device", "final_eval", "out_dir", "run_name")
+# config keys a resume may change: they do not alter what the finished epochs computed.
+# ``deterministic`` only selects kernels for the epochs still to run (like ``device``); switching it
+# on when resuming a run that turns out irreproducible on the GPU is the expected use.
+RESUME_MUTABLE = ("epochs", "num_workers", "device", "final_eval", "out_dir", "run_name", "deterministic")
 
 
 def check_resume_overrides(old: Mapping[str, Any], new: Mapping[str, Any], run: str) -> None:

@@ -21,6 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--seed", default=0, type=int, help="seed passed to every notebook (default 0)")
     r.add_argument("--notebooks-dir", default=Path("notebooks"), type=Path, help="where 0*.ipynb live")
     r.add_argument("--only", nargs="*", default=None, help="run only notebooks whose name starts with these, e.g. 05 06")
+    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="STEM.NAME=VALUE",
+                   help="set one notebook parameter over the params file (VALUE is YAML), e.g. "
+                        "--set 06_reproduce_tables.tables=null; repeatable")
     r.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
     r.add_argument("--cell-timeout", default=None, type=int, help="seconds allowed per cell (default: none)")
     r.set_defaults(func=_run)
@@ -32,7 +35,7 @@ def _run(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / f"notebooks-{args.preset}"
     summary = run_notebooks(out, preset=args.preset, seed=args.seed, params_file=args.params,
                             notebooks_dir=args.notebooks_dir, only=args.only, kernel_name=args.kernel,
-                            cell_timeout=args.cell_timeout)
+                            cell_timeout=args.cell_timeout, overrides=args.overrides)
     n_failed = sum(n.status != "ok" for n in summary.notebooks)
     print(f"{len(summary.notebooks) - n_failed}/{len(summary.notebooks)} notebooks ok; "
           f"summary: {Path(summary.out) / 'summary.md'}")

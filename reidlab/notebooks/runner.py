@@ -238,13 +238,30 @@ def prepare(params: Mapping[str, Mapping[str, Any]], preset: str, *, synth_cache
     return parts
 
 
+def apply_overrides(params: Mapping[str, Mapping[str, Any]], overrides: Sequence[str]
+                    ) -> dict[str, dict[str, Any]]:
+    """``params`` with ``"STEM.NAME=VALUE"`` entries set (STEM a notebook stem or ``common``; VALUE parsed
+    as YAML, so ``null``, ``[a, b]`` and ``{k: v}`` work). Raises ValueError naming a malformed entry."""
+    out = {k: dict(v) for k, v in params.items()}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        stem, dot, name = key.partition(".")
+        if not (sep and dot and stem and name):
+            raise ValueError(f"--set {item!r}: expected STEM.NAME=VALUE, e.g. 06_reproduce_tables.tables=null")
+        out.setdefault(stem, {})[name] = yaml.safe_load(value)
+    return out
+
+
 def run_notebooks(out: str | Path, *, preset: str = "smoke", seed: int = 0,
                   params_file: str | Path | None = None, notebooks_dir: str | Path = "notebooks",
                   only: Sequence[str] | None = None, kernel_name: str = "python3",
-                  cwd: str | Path | None = None, cell_timeout: int | None = None) -> SuiteSummary:
+                  cwd: str | Path | None = None, cell_timeout: int | None = None,
+                  overrides: Sequence[str] = ()) -> SuiteSummary:
     """Execute the ordered suite into ``out`` and write ``summary.json`` / ``summary.md``.
 
     ``params_file`` defaults to ``notebooks_dir/params/<preset>.yaml`` when it exists.
+    ``overrides``: ``"STEM.NAME=VALUE"`` strings (VALUE read as YAML) that replace or add entries of
+    the params file, e.g. ``"06_reproduce_tables.tables=null"``; see :func:`apply_overrides`.
     ``cwd``: the kernels' working directory (default: the current one, so relative paths
     such as the synthetic-data cache resolve as on the command line).
     ``cell_timeout``: seconds per cell (None = no limit). Never raises for a failing
@@ -258,7 +275,7 @@ def run_notebooks(out: str | Path, *, preset: str = "smoke", seed: int = 0,
     out.mkdir(parents=True, exist_ok=True)
     if params_file is None:
         params_file = default_params_file(preset, notebooks_dir)
-    params = load_params(params_file)
+    params = apply_overrides(load_params(params_file), overrides)
     nbs = discover(notebooks_dir, only)
     stems = {p.stem for p in nbs}
     stray = sorted(k for k in params if k != "common" and k not in stems and not only)
