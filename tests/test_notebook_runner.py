@@ -158,6 +158,23 @@ def test_suite_runs_reports_failure_and_is_reproducible(suite: Path, tmp_path: P
     assert s3.notebooks[0].results["value"] != r1["value"]
 
 
+def test_skip_entry_skips_unless_named(suite: Path, tmp_path: Path) -> None:
+    """A params file's ``skip`` entry: the notebook is not run (status ``skipped`` with the reason, the suite
+    still ok, nothing prepared for it); ``--only`` or ``--set STEM.skip=null`` runs it."""
+    params = suite / "params" / "skip.yaml"
+    params.write_text("02_broken: {skip: 'too slow for the demo; run it with --only 02'}\n03_last: {n: 3}\n")
+    s = run_notebooks(tmp_path / "a", notebooks_dir=suite, params_file=params, only=["02", "03"])
+    assert [n.status for n in s.notebooks] == ["failed", "ok"]  # named in --only: run
+    s = run_notebooks(tmp_path / "b", notebooks_dir=suite, params_file=params,
+                      only=None, overrides=["01_first.scale=2.0"])
+    assert [n.status for n in s.notebooks] == ["ok", "skipped", "ok"] and s.ok
+    assert s.notebooks[1].skip_reason == "too slow for the demo; run it with --only 02"
+    assert s.notebooks[2].results == {"n squared": 9}
+    assert "| 02_broken | skipped: too slow for the demo; run it with --only 02 |" in summary_markdown(s)
+    s = run_notebooks(tmp_path / "c", notebooks_dir=suite, params_file=params, overrides=["02_broken.skip=null"])
+    assert [n.status for n in s.notebooks] == ["ok", "failed", "ok"]
+
+
 def test_cli_exit_code(suite: Path, tmp_path: Path) -> None:
     import argparse
 

@@ -17,6 +17,10 @@ Params YAML (``notebooks/params/<preset>.yaml``)::
 
     common: {seed: 0}                  # optional: for every notebook that defines the name
     05_ranked_lists: {k: 5, epochs: 1} # notebook stem -> parameters
+    07_x: {skip: "why, and the command that runs it"}   # not run: status "skipped" in the summary
+
+``skip`` is the runner's, never passed to the notebook; ``--only 07`` (or ``--set 07_x.skip=null``)
+runs a skipped notebook.
 
 The summary is written as ``OUT/summary.json`` and ``OUT/summary.md``. Everything in it
 except the ``seconds`` fields depends only on the notebooks, their parameters and their
@@ -64,7 +68,8 @@ CLAIMS_RESULT = "claims"  # the key-result name under which notebooks record the
 
 @dataclass
 class NotebookRun:
-    """One notebook's outcome. ``status``: ``ok`` or ``failed``; ``seconds``: wall time."""
+    """One notebook's outcome. ``status``: ``ok``, ``failed`` or ``skipped`` (by the params file's
+    ``skip`` entry, whose text is ``skip_reason``); ``seconds``: wall time."""
 
     notebook: str
     status: str
@@ -74,6 +79,10 @@ class NotebookRun:
     ignored_parameters: list[str] = field(default_factory=list)
     results: dict[str, Any] = field(default_factory=dict)
     error: NotebookError | None = None
+    skip_reason: str | None = None
+
+
+SKIP_KEY = "skip"  # params-file entry of a notebook: not run, with this reason
 
 
 @dataclass
@@ -88,7 +97,7 @@ class SuiteSummary:
 
     @property
     def ok(self) -> bool:
-        return all(n.status == "ok" for n in self.notebooks)
+        return all(n.status in ("ok", "skipped") for n in self.notebooks)
 
     @property
     def claims(self) -> list[dict[str, Any]]:
@@ -182,7 +191,7 @@ def resolve_parameters(nb_path: Path, common: Mapping[str, Any], params: Mapping
     defined = set(parameter_names(nb_path))
     wanted: dict[str, Any] = dict(common)
     wanted.update(params.get("common", {}))
-    own = params.get(nb_path.stem, {})
+    own = {k: v for k, v in params.get(nb_path.stem, {}).items() if k != SKIP_KEY}  # the runner's, not the notebook's
     wanted.update(own)
     passed = {k: v for k, v in wanted.items() if k in defined}
     ignored = sorted(k for k in wanted if k not in defined)
@@ -281,7 +290,10 @@ def run_notebooks(out: str | Path, *, preset: str = "smoke", seed: int = 0,
     stray = sorted(k for k in params if k != "common" and k not in stems and not only)
     if stray:
         warnings.warn(f"{params_file}: entries {stray} match no notebook in {notebooks_dir}", stacklevel=2)
-    parts = prepare(params, preset)
+    if only:  # naming a notebook in --only runs it even when the params file skips it
+        params = {k: {n: v for n, v in e.items() if n != SKIP_KEY} for k, e in params.items()}
+    skipped = {p.stem: str(params.get(p.stem, {}).get(SKIP_KEY)) for p in nbs if params.get(p.stem, {}).get(SKIP_KEY)}
+    parts = prepare({k: v for k, v in params.items() if k not in skipped}, preset)
     for part in parts:
         tqdm.write(f"{part['name']}: {part['seconds']:.1f} s")
     from reidlab.notebooks.quiet import KERNEL_LOG, papermill_log_to, quiet_kernel_manager
@@ -292,11 +304,18 @@ def run_notebooks(out: str | Path, *, preset: str = "smoke", seed: int = 0,
     runs: list[NotebookRun] = []
     bar = tqdm(nbs, desc="notebooks", unit="nb")
     with papermill_log_to(log_file):
-        runs = [_run_one(nb_path, bar, out, preset, seed, params, kernel_name, kernel_manager, cwd, cell_timeout,
+        runs = [_skipped(nb_path, out, skipped[nb_path.stem]) if nb_path.stem in skipped else
+                _run_one(nb_path, bar, out, preset, seed, params, kernel_name, kernel_manager, cwd, cell_timeout,
                          log_file) for nb_path in bar]
     summary = SuiteSummary(preset=preset, seed=seed, out=str(out), notebooks=runs, parts=parts)
     write_summary(summary, out)
     return summary
+
+
+def _skipped(nb_path: Path, out: Path, reason: str) -> NotebookRun:
+    tqdm.write(f"{nb_path.stem}: skipped ({reason})")
+    return NotebookRun(notebook=nb_path.stem, status="skipped", seconds=0.0, output=str(out / nb_path.name),
+                       parameters={}, skip_reason=reason)
 
 
 def _run_one(nb_path: Path, bar, out: Path, preset: str, seed: int, params: Mapping[str, Mapping[str, Any]],
@@ -378,6 +397,8 @@ def summary_markdown(summary: SuiteSummary) -> str:
         scalars = "; ".join(f"{k} = {_cell(v)}" for k, v in sorted(n.results.items())
                             if not _is_table(v) and k != CLAIMS_RESULT)
         status = n.status if n.error is None else f"failed ({n.error.ename})"
+        if n.skip_reason:
+            status = f"skipped: {n.skip_reason}"
         lines.append(f"| {n.notebook} | {status} | {n.seconds:.1f} | {scalars} |")
     steps = [(p["name"], p["seconds"]) for p in summary.parts] + [(f"notebook {n.notebook}", n.seconds)
                                                                   for n in summary.notebooks]
