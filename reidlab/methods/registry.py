@@ -37,7 +37,6 @@ _loaded = False
 # raises NotImplementedError (never a silent fallback to a baseline).
 PLANNED: dict[str, str] = {
     "hwdnet": "HWDNet (UCM-VeID, UAV RGB<->IR vehicle re-ID)",
-    "transoss": "TransOSS (HOSS, optical<->SAR ship re-ID, ViT)",
     "porsche": "PORSCHE (visible-infrared vehicle re-ID, IEEE IoT-J 2025)",
 }
 
