@@ -3,12 +3,15 @@
 Each item is a dict::
 
     {"images": {mod: Tensor(3, H, W) float32}, "present": {mod: bool},
-     "pid": int, "label": int, "camid": int, "scene": int, "index": int}
+     "pid": int, "label": int, "camid": int, "scene": int, "index": int,
+     "size": {mod: Tensor(2,) float32}}
 
 for every modality in ``modalities`` (canonical order). A modality the record lacks
 (unaligned data such as HOSS or UCM-VeID) is a zero tensor with ``present[mod] = False``.
 ``label`` is the contiguous class index 0..C-1 over the sorted pids when ``relabel=True``
-(training), else the pid. The default collate function batches items into
+(training), else the pid. ``size`` is the (width, height) in pixels of each modality's
+image as decoded, before any transform (TransOSS's ship-size embedding); (0, 0) where the
+record lacks the modality. The default collate function batches items into
 ``{"images": {mod: (B, 3, H, W)}, "present": {mod: (B,) bool}, "pid": (B,), ...}``.
 """
 from __future__ import annotations
@@ -112,4 +115,6 @@ class ReIDImageDataset(_TorchDataset):
             "camid": r.camid,
             "scene": r.scene,
             "index": r.index,
+            "size": {m: torch.tensor(pil[m].size if m in pil else (0, 0), dtype=torch.float32)
+                     for m in self.modalities},
         }

@@ -1,6 +1,7 @@
 """Feature extraction: any :class:`ReIDMethod` + a dataset's splits -> a long-format FeatureSet."""
 from __future__ import annotations
 
+import inspect
 from typing import Callable, Iterable, Mapping
 
 import numpy as np
@@ -15,6 +16,20 @@ from reidlab.eval.features import FeatureSet, SplitFeatures
 def _key_modalities(key: str) -> tuple[str, ...]:
     """Modalities a feature key needs: ``"rgb"`` -> (rgb,), ``"fused:rgb+nir"`` -> (rgb, nir)."""
     return tuple(key[len("fused:"):].split("+")) if key.startswith("fused:") else (key,)
+
+
+def _embed_extras(model: torch.nn.Module, batch: Mapping, device) -> dict:
+    """Keyword arguments ``model.embed`` declares beyond the images: ``sizes`` (original (w, h) per modality)."""
+    try:
+        params = inspect.signature(model.embed).parameters
+    except (TypeError, ValueError):
+        return {}
+    out = {}
+    if "sizes" in params and "size" in batch:
+        out["sizes"] = {m: t.to(device) for m, t in batch["size"].items()}
+    if "present" in params and "present" in batch:
+        out["present"] = {m: torch.as_tensor(v).to(device) for m, v in batch["present"].items()}
+    return out
 
 
 @torch.no_grad()
@@ -61,7 +76,7 @@ def extract_features(model: torch.nn.Module, data: ReIDData, splits: Iterable[st
             for batch in tqdm(loader, desc=f"extract {split}", leave=False, disable=not progress):
                 images = {m: t.to(device, non_blocking=True) for m, t in batch["images"].items()}
                 present = {m: np.asarray(v, dtype=bool) for m, v in batch["present"].items()}
-                emb = model.embed(images)
+                emb = model.embed(images, **_embed_extras(model, batch, device))
                 b = next(iter(images.values())).shape[0]
                 positions = np.arange(start, start + b)
                 for key in sorted(emb):

@@ -122,6 +122,13 @@ def build_sampler(records, aligned: bool, cfg: TrainConfig, modalities: tuple[st
                                      world_size=world_size, modality_set=modalities)
 
 
+def _forward_accepts(model: torch.nn.Module, arg: str) -> bool:
+    try:
+        return arg in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _forward_accepts_present(model: torch.nn.Module) -> bool:
     try:
         return "present" in inspect.signature(model.forward).parameters
@@ -300,6 +307,8 @@ def _train(cfg: TrainConfig, device: torch.device, dist_info: DistInfo, resume, 
             "modalities": list(modalities), "num_train_records": len(data.train),
             "started": datetime.now(timezone.utc).isoformat(), "status": "running",
             "resumed_from_epoch": start_epoch if resume is not None else None,
+            # how the weights were initialised when the method reports it (e.g. TransOSS's checkpoint import)
+            "init": getattr(model, "init_report", None) or None,
         }
         if resume is not None and (run_dir / "record.json").exists():
             old = json.loads((run_dir / "record.json").read_text())
@@ -313,6 +322,7 @@ def _train(cfg: TrainConfig, device: torch.device, dist_info: DistInfo, resume, 
             model, device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=cfg.ddp_find_unused_parameters)
     pass_present = _forward_accepts_present(model)
+    pass_sizes = _forward_accepts(model, "sizes")  # original image sizes (TransOSS's ship-size embedding)
     global_step = start_epoch * len(sampler)
 
     for epoch in range(start_epoch, cfg.epochs):
@@ -333,7 +343,9 @@ def _train(cfg: TrainConfig, device: torch.device, dist_info: DistInfo, resume, 
             labels = batch["label"].to(device, non_blocking=True)
             with _autocast(device, cfg.amp):
                 if pass_present:
-                    outputs = net(images, present={m: v.to(device) for m, v in batch["present"].items()})
+                    extra = ({"sizes": {m: v.to(device) for m, v in batch["size"].items()}}
+                             if pass_sizes else {})
+                    outputs = net(images, present={m: v.to(device) for m, v in batch["present"].items()}, **extra)
                 else:
                     outputs = net(images)
                 total, parts = model.loss(outputs, labels)

@@ -315,8 +315,23 @@ class TransOSS(ReIDMethod):
         return ship_size_features(s.to(dev), torch.full((n,), m == "rgb", device=dev),
                                   self.config["sse_norm"], float(self.config["optical_size_scale"]))
 
+    @staticmethod
+    def _only_present(images: Mapping[str, torch.Tensor], present: Mapping[str, torch.Tensor] | None
+                      ) -> dict[str, torch.Tensor]:
+        """``images`` with rows of absent samples removed when a loader still sends full-batch tensors
+        (B rows, ``present[m]`` marking the real ones): placeholder rows never reach the ViT."""
+        out = {}
+        for m, x in images.items():
+            if present is not None and m in present:
+                mask = torch.as_tensor(present[m]).to(x.device).bool()
+                if x.shape[0] == mask.numel() and int(mask.sum()) != mask.numel():
+                    x = x[mask]
+            out[m] = x
+        return out
+
     def _encode(self, images: Mapping[str, torch.Tensor], sizes, present) -> dict[str, torch.Tensor]:
         """{m: f (B_m, D)} for every modality in ``images`` that the model knows; one ViT pass over all."""
+        images = self._only_present(images, present)
         mods = [m for m in self.modalities if m in images and images[m].shape[0] > 0]
         if not mods:
             raise ValueError(f"transoss: the batch holds none of {self.modalities} (keys {sorted(images)})")
@@ -360,11 +375,23 @@ class TransOSS(ReIDMethod):
     @torch.no_grad()
     def embed(self, images: Mapping[str, torch.Tensor], sizes: Mapping[str, torch.Tensor] | None = None,
               present: Mapping[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
-        """{m: (B_m, D)}: f before the BNNeck (``test_feature='before'``, public default) or after it."""
+        """{m: (B_m, D)}: f before the BNNeck (``test_feature='before'``, public default) or after it.
+
+        When ``images[m]`` has a row per batch position and ``present`` marks the real ones, only those
+        are embedded and the result has the same B rows (absent rows 0: the extractor drops them).
+        """
         feat = self._encode(images, sizes, present)
         if self.config["test_feature"] == "after":
-            return {m: self.bnneck(f) for m, f in feat.items()}
-        return feat
+            feat = {m: self.bnneck(f) for m, f in feat.items()}
+        out = {}
+        for m, f in feat.items():
+            if present is not None and m in present and images[m].shape[0] != f.shape[0]:
+                mask = torch.as_tensor(present[m]).to(f.device).bool()
+                full = f.new_zeros(mask.numel(), f.shape[1])
+                full[mask] = f
+                f = full
+            out[m] = f
+        return out
 
     def class_logits(self, outputs: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         return dict(outputs["logits"])
