@@ -466,6 +466,7 @@ def convert_public_state_dict(sd: Mapping[str, torch.Tensor]) -> tuple[dict[str,
                                                                         dict[str, str]]:
     """Public TransOSS / timm ViT names -> reidlab names.
 
+    reidlab's own names (``vit.*``, ``bnneck.*``: a ``reidlab pretrain-pairs`` checkpoint) pass through.
     Strips ``module.`` (DDP) and ``base.`` (the public ``build_transformer`` wrapper, present in
     fine-tuned and self-pre-trained files), renames ``patch_embed_SAR`` and ``wh_embed``;
     ``bottleneck.*`` -> ``bnneck.*``. Backbone keys get the ``vit.`` prefix of reidlab's model.
@@ -476,6 +477,11 @@ def convert_public_state_dict(sd: Mapping[str, torch.Tensor]) -> tuple[dict[str,
     ignored: dict[str, str] = {}
     for k, v in sd.items():
         name = k[len("module."):] if k.startswith("module.") else k
+        if name.startswith(("vit.", "bnneck.")):  # reidlab's own names (a reidlab checkpoint)
+            out[name] = v
+            if name != k:
+                renamed[k] = name
+            continue
         head = False
         if name.startswith("base."):
             name = name[len("base."):]
