@@ -32,7 +32,7 @@ from reidlab.data.image import load_image
 from reidlab.data.layouts.optisar_pair import OptiSarPair, list_optisar_pairs
 from reidlab.data.records import ImageRef
 
-__all__ = ["PairPretrainConfig", "PairDataset", "clip_loss", "pair_retrieval", "pretrain_pairs", "split_pairs"]
+__all__ = ["PAIR_PRESETS", "PairPretrainConfig", "ensure_pair_checkpoint", "PairDataset", "clip_loss", "pair_retrieval", "pretrain_pairs", "split_pairs"]
 
 
 def clip_loss(opt: torch.Tensor, sar: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
@@ -260,3 +260,37 @@ def pretrain_pairs(cfg: PairPretrainConfig, *, progress: bool = False) -> dict[s
     summary["held_out"] = held
     summary["model"] = model
     return summary
+
+
+#: Synthetic pre-training runs that ``pretrained="pairs:<name>"`` in TransOSS's config resolves to (cached).
+#: Gap 0 (SAR = optical luminance on its own grid): at the default gap the /max-scaled synthetic SAR
+#: chips are dark but for reflector spikes and the tiny CPU ViT collapses (see tests/test_transoss_pretrain.py).
+PAIR_PRESETS: dict[str, dict[str, Any]] = {
+    "synthetic": dict(synth_pairs=96, synth_gap=0.0, epochs=20, batch_size=32, lr=1e-3, optimizer="adam",
+                      warmup_epochs=1, transform={"erase_p": 0.0}),
+    "synthetic-demo": dict(synth_pairs=384, synth_gap=0.0, epochs=30, batch_size=64, lr=1e-3, optimizer="adam",
+                           warmup_epochs=2, transform={"erase_p": 0.0}),
+}
+
+
+def ensure_pair_checkpoint(spec: str, model_config: dict[str, Any], cache_dir: str | Path = "data/synth") -> Path:
+    """Checkpoint of the pre-training ``spec`` = ``"pairs:<preset>"`` for a model shaped as ``model_config``
+    (backbone, height, width, stride_size, mie, mie_coef; SSE off as in the public pre-training);
+    trained once and cached under ``cache_dir/pretrain_pairs/<hash>.pth``."""
+    import hashlib
+
+    name = spec.split(":", 1)[1] if spec.startswith("pairs:") else spec
+    if name not in PAIR_PRESETS:
+        raise ValueError(f"unknown pre-training preset {spec!r}; known: {['pairs:' + k for k in PAIR_PRESETS]}")
+    shape = {k: model_config[k] for k in ("backbone", "height", "width", "stride_size", "mie", "mie_coef")}
+    kw = {**PAIR_PRESETS[name], **shape, "sse": False, "drop_path": float(model_config.get("drop_path", 0.1)),
+          "synth_cache": str(cache_dir), "device": "cpu" if not torch.cuda.is_available() else "cuda"}
+    key = hashlib.sha256(json.dumps({k: v for k, v in kw.items() if k not in ("synth_cache", "device")},
+                                    sort_keys=True).encode()).hexdigest()[:12]
+    out = Path(cache_dir) / "pretrain_pairs" / f"{name}-{key}.pth"
+    if not out.exists():
+        tmp = out.with_name(out.stem + ".partial.pth")
+        pretrain_pairs(PairPretrainConfig(out=str(tmp), **kw))
+        tmp.with_suffix(".json").replace(out.with_suffix(".json"))
+        tmp.replace(out)
+    return out

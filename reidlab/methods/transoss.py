@@ -63,7 +63,8 @@ VIT_PRESETS: dict[str, dict[str, Any]] = {
 TRANSOSS_CONFIG: dict[str, Any] = {
     # model (public configs/hoss_transoss.yml + model/backbones/vit_transoss.py)
     "backbone": "vit_base_patch16",
-    "pretrained": False,        # False or a local .pth: ImageNet ViT / contrastive pre-training / public checkpoint
+    "pretrained": False,        # False, a local .pth (ImageNet ViT / `reidlab pretrain-pairs` / public checkpoint),
+                                # or "pairs:synthetic" (synthetic pairs -> contrastive pre-training, cached)
     "stride_size": 16,          # public HOSS config [16, 16]; 12 = TransReID's overlapping patches
     "drop_path": 0.1,
     "drop_rate": 0.0,
@@ -295,7 +296,13 @@ class TransOSS(ReIDMethod):
             if config["pretrained"] is True:
                 raise ValueError("transoss: pretrained=True (download) is not supported offline; give a local .pth "
                                  "(ImageNet ViT, a `reidlab pretrain-pairs` checkpoint or the public TransOSS file)")
-            rep = import_weights(self, config["pretrained"], allow_missing_heads=True)
+            src = config["pretrained"]
+            if isinstance(src, str) and src.startswith("pairs:"):
+                # the two-stage chain offline: synthetic pairs -> contrastive pre-training (cached) -> this model
+                from reidlab.engine.contrastive import ensure_pair_checkpoint
+
+                src = str(ensure_pair_checkpoint(src, config))
+            rep = import_weights(self, src, allow_missing_heads=True)
             self.init_report = rep.as_dict()
 
     # ----------------------------------------------------------------- helpers
@@ -621,6 +628,7 @@ register_table(TableSpec(
     description="reidlab's own ablation of the TransOSS components (the paper's ablation numbers are unknown): "
                 "each row removes one component from the full model.",
     rows=(TableRow("full", "transoss", {}),
+          TableRow("full + pair pre-training", "transoss", {"method_overrides": {"pretrained": "pairs:synthetic"}}),
           TableRow("shared tokenizer", "transoss", {"method_overrides": {"dual_tokenizer": False}}),
           TableRow("no MIE", "transoss", {"method_overrides": {"mie": False}}),
           TableRow("no SSE", "transoss", {"method_overrides": {"sse": False}})),
@@ -630,6 +638,9 @@ register_table(TableSpec(
             Claim(id="transoss.mie_helps", paper="transoss_iccv2025",
                   text="the modality information embedding raises Optical->SAR mAP", kind="greater",
                   a="full", b="no MIE", protocol="hoss/opt2sar"),
+            Claim(id="transoss.pretraining_helps_o2s", paper="transoss_iccv2025",
+                  text="contrastive optical-SAR pre-training raises Optical->SAR mAP", kind="greater",
+                  a="full + pair pre-training", b="full", protocol="hoss/opt2sar"),
             Claim(id="transoss.sse_helps", paper="transoss_iccv2025",
                   text="the ship-size embedding raises All->All mAP", kind="greater",
                   a="full", b="no SSE", protocol="hoss/all")),
