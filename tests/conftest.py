@@ -32,3 +32,16 @@ def synth_root(tmp_path_factory) -> Callable[..., Path]:
         return cache[key]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def make_batch() -> Callable[..., tuple[dict, "torch.Tensor"]]:
+    """``make_batch(mods, b=8, seed=0) -> (images, labels)``: seeded random images {mod: (b, 3, 64, 32)}
+    and labels (b,) with two samples per identity (0, 0, 1, 1, ...), for method unit tests."""
+    import torch
+
+    def make(mods, b: int = 8, seed: int = 0):
+        g = torch.Generator().manual_seed(seed)
+        return {m: torch.randn(b, 3, 64, 32, generator=g) for m in mods}, torch.arange(b) // 2
+
+    return make

@@ -9,10 +9,13 @@ from torch import nn
 
 from reidlab.analysis.cams import (grad_cam, hamnet_cam_maps, overlay, plot_cam_panel, plot_dominance_gallery,
                                    plot_grad_cam_grid, spectrum_dominance, to_display)
+from reidlab.methods.base import ReIDMethod
 
 
-class _FakeHAMNet(nn.Module):
+class _FakeHAMNet(ReIDMethod):
     """Exposes HAMNet's cam_fusion outputs, computed as in the paper (eq. 7-12), from tiny convs."""
+
+    has_cam_fusion = True
 
     def __init__(self, modalities=("rgb", "nir"), num_classes=5):
         super().__init__()
@@ -53,8 +56,10 @@ def test_hamnet_cam_maps_alpha_and_fusion():
     np.testing.assert_allclose(out2["alpha"], raw["alpha"][[0, 1, 2], [4, 0, 2]].detach().numpy(), atol=1e-6)
     with pytest.raises(ValueError, match="training classes"):
         hamnet_cam_maps(model, imgs, class_idx=7)
-    with pytest.raises(TypeError, match="cam_fusion"):
+    with pytest.raises(TypeError, match="has_cam_fusion"):
         hamnet_cam_maps(nn.Linear(2, 2), imgs)
+    with pytest.raises(TypeError, match="has_cam_fusion"):  # a method without CAM fusion, through the contract
+        hamnet_cam_maps(_TwoStream(), imgs)
 
 
 class _DictDataset(torch.utils.data.Dataset):
@@ -86,7 +91,7 @@ def test_spectrum_dominance_table_and_gallery(tmp_path):
     fig.savefig(tmp_path / "gallery.png")
 
 
-class _KnownCNN(nn.Module):
+class _KnownCNN(ReIDMethod):
     """Feature map = (red, green) channels of the image; logit c = GAP(channel c). Answer known."""
 
     def __init__(self):
@@ -99,7 +104,10 @@ class _KnownCNN(nn.Module):
 
     def forward(self, images):
         f = self.body(images["rgb"])
-        return {"logits": {"rgb": f.mean((2, 3))}}
+        return {"scores": f.mean((2, 3))}
+
+    def class_logits(self, outputs):
+        return {"rgb": outputs["scores"]}
 
 
 def test_grad_cam_follows_the_class():
@@ -118,7 +126,7 @@ def test_grad_cam_follows_the_class():
     assert all(p.requires_grad for p in model.parameters())  # flags restored
 
 
-class _TwoStream(nn.Module):
+class _TwoStream(ReIDMethod):
     def __init__(self):
         super().__init__()
         from reidlab.methods.backbones import create_backbone
@@ -130,6 +138,20 @@ class _TwoStream(nn.Module):
 
     def forward(self, images):
         return {"logits": {m: self.head(self.streams[m](images[m]).mean((2, 3))) for m in self.modalities}}
+
+    def class_logits(self, outputs):
+        return dict(outputs["logits"])
+
+
+class _PlainRGB(nn.Module):
+    """Not a ReIDMethod: returns a (B, 2, h, w) map whose channels are the class scores."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 2, 1)
+
+    def forward(self, images):
+        return self.conv(images["rgb"])
 
 
 def test_grad_cam_finds_the_modality_stream():
@@ -143,6 +165,12 @@ def test_grad_cam_finds_the_modality_stream():
     assert not np.allclose(auto["cam"], other["cam"])
     with pytest.raises(ValueError, match="no images"):
         grad_cam(model, imgs, "tir")
+    # a plain module has no class_logits contract: a clear error unless score_fn says where the logits are
+    plain = _PlainRGB()
+    with pytest.raises(TypeError, match="score_fn"):
+        grad_cam(plain, {"rgb": imgs["rgb"]}, "rgb", target_layer=plain.conv)
+    g = grad_cam(plain, {"rgb": imgs["rgb"]}, "rgb", target_layer=plain.conv, score_fn=lambda o: o.mean((2, 3)))
+    assert g["cam"].shape == (2, 64, 32)
 
 
 def test_overlay_and_panels(tmp_path):
@@ -176,3 +204,9 @@ def test_real_hamnet_and_msn_maps():
     msn = create_method("msn", 4, ("rgb", "nir"), backbone="resnet10t", pretrained=False)
     g = grad_cam(msn, imgs, "nir", class_idx=2)
     assert g["cam"].shape == (2, 64, 32) and (g["cam"] >= 0).all() and g["cam"].max() > 0
+    kam = create_method("kamenou", 4, ("rgb", "nir"), backbone="resnet10t", pretrained=False)
+    g = grad_cam(kam, imgs, "rgb", class_idx=1)  # logits through Kamenou.class_logits, no key guessing
+    assert g["cam"].shape == (2, 64, 32) and (g["cam"] >= 0).all()
+    with torch.no_grad():
+        want = kam.eval()(imgs)["logits"]["rgb"]
+    np.testing.assert_allclose(g["scores"], want.numpy(), rtol=1e-4, atol=1e-6)

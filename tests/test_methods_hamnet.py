@@ -55,10 +55,6 @@ def test_class_aware_fusion_by_hand():
     assert cross_entropy_ls(s_fused, torch.tensor([1])).item() == pytest.approx(expected, abs=1e-6)
 
 
-def _batch(mods, b=8, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return {m: torch.randn(b, 3, 64, 32, generator=g) for m in mods}, torch.arange(b) // 2
-
 
 @pytest.fixture(scope="module")
 def model2():
@@ -66,8 +62,8 @@ def model2():
     return create_method("hamnet", 4, ("rgb", "nir"), **TINY)
 
 
-def test_cams_scores_and_fusion_in_model(model2):
-    images, labels = _batch(model2.modalities)
+def test_cams_scores_and_fusion_in_model(make_batch, model2):
+    images, labels = make_batch(model2.modalities)
     model2.train()
     out = model2(images)
     for m in model2.modalities:
@@ -89,8 +85,8 @@ def test_cams_scores_and_fusion_in_model(model2):
     assert set(vis["cams"]) == {"rgb", "nir"} and vis["modalities"] == ("rgb", "nir")
 
 
-def test_table5_switches_change_loss_parts():
-    images, labels = _batch(("rgb", "nir"))
+def test_table5_switches_change_loss_parts(make_batch):
+    images, labels = make_batch(("rgb", "nir"))
     seen = {}
     for row, overrides in TABLE_5_ROWS.items():
         torch.manual_seed(0)
@@ -102,11 +98,11 @@ def test_table5_switches_change_loss_parts():
                     "+ L_hsc + L_caid": base | {"hsc", "caid"}}
 
 
-def test_code_form_triplet_and_class_aware_embedding():
+def test_code_form_triplet_and_class_aware_embedding(make_batch):
     torch.manual_seed(0)
     model = create_method("hamnet", 4, ("rgb", "nir"), hsc_form="code", triplet_weight=1.0,
                           embed_weighting="class_aware", **TINY)
-    images, labels = _batch(("rgb", "nir"))
+    images, labels = make_batch(("rgb", "nir"))
     out = model(images)
     total, parts = model.loss(out, labels)
     assert parts["hsc"] == pytest.approx(hsc_loss_code([out["scores"]["rgb"], out["scores"]["nir"]]).item(), rel=1e-5)
@@ -122,3 +118,26 @@ def test_code_form_triplet_and_class_aware_embedding():
     assert not torch.allclose(emb[fused_key(("rgb", "nir"))], emb["rgb"] + emb["nir"], atol=1e-3)
     with pytest.raises(ValueError, match="hsc_form"):
         create_method("hamnet", 4, ("rgb", "nir"), hsc_form="cosine", **TINY)
+
+
+def test_default_config_is_the_papers():
+    from reidlab.methods import default_config
+
+    h = default_config("hamnet")
+    assert (h["hsc_weight"], h["hsc_form"], h["use_hsc"], h["use_caid"]) == (0.001, "paper", True, True)
+    assert (h["epochs"], h["warmup_epochs"], h["warmup_start_lr"], h["optimizer"]) == (120, 10, 3.5e-5, "adam")
+    assert h["backbone"] == "resnet50" and h["lr"] == 3.5e-4 and h["milestones"] == [40, 70]
+    with pytest.raises(ValueError, match=">= 2 modalities"):
+        create_method("hamnet", 4, ("rgb",), **TINY)
+
+
+def test_three_streams(make_batch):
+    """HAMNet on RGBNT100's three spectra (the smoke set-up uses two)."""
+    mods = ("rgb", "nir", "tir")
+    model = create_method("hamnet", 4, mods, **TINY)
+    images, labels = make_batch(mods)
+    out = model(images)
+    total, parts = model.loss(out, labels)
+    assert torch.isfinite(total) and {"hsc", "caid"} <= set(parts) and out["alpha"].shape == (8, 4, 3)
+    assert set(model.class_logits(out)) == set(mods)
+    assert set(model.eval().embed(images)) == set(model.embedding_keys()) == {*mods, fused_key(mods)}

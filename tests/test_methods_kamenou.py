@@ -13,20 +13,16 @@ from reidlab.methods.losses import (cosine_alignment_loss, cross_entropy_ls, cro
 TINY = {"backbone": "tiny", "pretrained": False, "embed_dim": 16}
 
 
-def _batch(mods, b=8, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return {m: torch.randn(b, 3, 64, 32, generator=g) for m in mods}, torch.arange(b) // 2
 
-
-def test_loss_is_eq12_of_its_terms():
+def test_loss_is_eq12_of_its_terms(make_batch):
     torch.manual_seed(0)
     model = create_method("kamenou", 4, ("rgb", "tir"), **TINY)
-    images, labels = _batch(("rgb", "tir"))
+    images, labels = make_batch(("rgb", "tir"))
     out = model(images)
-    assert out["r"]["rgb"].shape == (8, 512) and out["e"]["tir"].shape == (8, 16) and out["c"]["rgb"].shape == (8, 4)
+    assert out["bn_feat"]["rgb"].shape == (8, 512) and out["embedding"]["tir"].shape == (8, 16) and out["logits"]["rgb"].shape == (8, 4)
     total, parts = model.loss(out, labels)
-    v_r, t_r, v_e, t_e = out["r"]["rgb"], out["r"]["tir"], out["e"]["rgb"], out["e"]["tir"]
-    cls = cross_entropy_ls(out["c"]["rgb"], labels, 0.1) + cross_entropy_ls(out["c"]["tir"], labels, 0.1)
+    v_r, t_r, v_e, t_e = out["bn_feat"]["rgb"], out["bn_feat"]["tir"], out["embedding"]["rgb"], out["embedding"]["tir"]
+    cls = cross_entropy_ls(out["logits"]["rgb"], labels, 0.1) + cross_entropy_ls(out["logits"]["tir"], labels, 0.1)
     rll = ranked_list_loss(v_e, labels) + ranked_list_loss(t_e, labels)
     cos = cosine_alignment_loss(v_r, t_r)
     cd = cross_modal_ranked_list_loss(v_e, t_e, labels)
@@ -36,8 +32,8 @@ def test_loss_is_eq12_of_its_terms():
     assert total.item() == pytest.approx(0.5 * (cls + rll).item() + 0.5 * cos.item() + 3.0 * cd.item(), rel=1e-5)
 
 
-def test_table_i_rows_switch_parts_and_embedding():
-    images, labels = _batch(("rgb", "nir"))
+def test_table_i_rows_switch_parts_and_embedding(make_batch):
+    images, labels = make_batch(("rgb", "nir"))
     expected = {
         "Baseline": ({"cls", "rll"}, 512),
         "Baseline + FC_e": ({"cls", "rll"}, 16),
@@ -55,17 +51,17 @@ def test_table_i_rows_switch_parts_and_embedding():
         assert set(parts) == keys, row
         if row == "Baseline":  # no FC_e, no L_cos: L = L_cls + L_rll on V_r, T_r
             assert total.item() == pytest.approx(parts["cls"] + parts["rll"], rel=1e-5)
-            assert torch.equal(out["e"]["rgb"], out["r"]["rgb"])
+            assert torch.equal(out["embedding"]["rgb"], out["bn_feat"]["rgb"])
         model.eval()
         emb = model.embed(images)
         assert set(emb) == {"rgb", "nir", fused_key(("rgb", "nir"))}
         assert emb["rgb"].shape == (8, dim), row
 
 
-def test_cross_modal_embedding_of_one_modality():
+def test_cross_modal_embedding_of_one_modality(make_batch):
     torch.manual_seed(0)
     model = create_method("kamenou", 4, ("rgb", "nir"), **TINY).eval()
-    images, _ = _batch(("rgb", "nir"))
+    images, _ = make_batch(("rgb", "nir"))
     both = model.embed(images)
     only_nir = model.embed({"nir": images["nir"]})
     assert set(only_nir) == {"nir"}
@@ -74,3 +70,13 @@ def test_cross_modal_embedding_of_one_modality():
         model.embed({"tir": images["nir"]})
     with pytest.raises(ValueError, match="lambda_cos"):
         create_method("kamenou", 4, ("rgb", "nir"), lambda_cos=1.0, **TINY)
+
+
+def test_default_config_is_the_papers():
+    from reidlab.methods import default_config
+
+    k = default_config("kamenou")
+    assert (k["lambda_cos"], k["cd_rll_weight"], k["embed_dim"], k["rll_margin"]) == (0.5, 3.0, 512, 0.4)
+    assert (k["P"], k["K"], k["label_smoothing"]) == (8, 4, 0.1)
+    with pytest.raises(ValueError, match="exactly two"):
+        create_method("kamenou", 4, ("rgb", "nir", "tir"), **TINY)

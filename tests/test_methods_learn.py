@@ -11,8 +11,10 @@ parameters equal to the baseline's).
 Set-up (tuned for ~20-35 s per method on one CPU thread): synthetic RGBN300 at the smoke
 preset's 32x64 images, but with 60 training identities (480 tuples) and 20 test identities,
 ``resnet10t`` from scratch (last stride 2), Adam lr 1e-3 without warm-up or decay,
-P x K = 8 x 4, 8 epochs for one_stream and 6 for the two-stream methods (~14 steps each).
-Each method keeps its own default losses. With seeds 0, 1 and 2 (data seeds 0, 0, 1) the
+P x K = 8 x 4, 6 epochs (~14 steps each) unless the method's ``smoke`` overrides say otherwise
+(one_stream: 8). Each method keeps its own default losses. Cases come from ``list_methods()`` and
+``smoke_setup(name)`` (dataset, modalities, overrides; the scored protocol is the dataset's
+protocol over the smoke modalities), so a new method is tested without editing this file. With seeds 0, 1 and 2 (data seeds 0, 0, 1) the
 smallest gain seen was +0.08 mAP (hamnet, seed 2); the test asserts +0.03 at seed 0.
 """
 from __future__ import annotations
@@ -26,6 +28,8 @@ import torch
 from reidlab.engine import TrainConfig, resolve_config, train
 from reidlab.engine.checkpoint import load_checkpoint
 from reidlab.engine.trainer import build_model, evaluate_features, extract_features_for, load_data
+from reidlab.methods import list_methods
+from reidlab.methods.registry import canonical_modalities, smoke_setup
 
 pytestmark = pytest.mark.slow
 
@@ -34,22 +38,36 @@ SYNTH = dict(num_train_ids=60, train_images=480, num_test_ids=20, query_images=4
 SEED = 0
 MARGIN = 0.03  # trained mAP must beat the untrained one by this much (observed: >= +0.08)
 
-# method -> (modalities, protocol, epochs)
-CASES = {
-    "one_stream": (["rgb"], "rgbn300/rgb", 8),
-    "msn": (["rgb", "nir"], "rgbn300/rgb-nir", 6),
-    "hamnet": (["rgb", "nir"], "rgbn300/rgb-nir", 6),
-    "kamenou": (["rgb", "nir"], "rgbn300/rgb-nir", 6),
-}
+EPOCHS = 6  # default; a method's smoke set-up may override it (one_stream: 8)
+METHODS = list_methods()
+
+
+def _setup(method: str) -> tuple[str, list[str], str, dict]:
+    """``(dataset, modalities, protocol, overrides)`` from the method's registered smoke set-up."""
+    from reidlab.data.registry import get_layout
+    from reidlab.eval.protocols import list_protocols
+
+    s = smoke_setup(method)
+    ds = s["dataset"]
+    mods = canonical_modalities(s["modalities"] or get_layout(ds).modalities)
+    proto = s.get("protocol")
+    if proto is None:
+        cands = sorted(p.name for p in list_protocols(ds) if p.query_modalities == p.gallery_modalities == mods)
+        if not cands:
+            raise ValueError(f"{method}: no {ds} protocol scores modalities {mods}; give smoke={{'protocol': ...}} "
+                             "in its register_method call")
+        proto = cands[0]
+    return ds, list(mods), proto, dict(s["overrides"])
 
 
 def _cfg(method: str, root: Path, out: Path, **kw) -> TrainConfig:
-    mods, proto, epochs = CASES[method]
-    base = dict(method=method, dataset="rgbn300", modalities=mods, root=str(root), seed=SEED,
+    ds, mods, proto, smoke = _setup(method)
+    base = dict(method=method, dataset=ds, modalities=mods, root=str(root), seed=SEED,
                 backbone="resnet10t", pretrained=False, last_stride=2, height=32, width=64, P=8, K=4,
-                epochs=epochs, optimizer="adam", lr=1e-3, warmup_epochs=0, warmup_factor=1.0, milestones=[],
+                epochs=EPOCHS, optimizer="adam", lr=1e-3, warmup_epochs=0, warmup_factor=1.0, milestones=[],
                 gamma=0.1, device="cpu", eval_protocols=[proto], eval_batch_size=64, out_dir=str(out),
                 run_name=method)
+    base.update(smoke)
     base.update(kw)
     return TrainConfig(**base)
 
@@ -78,14 +96,10 @@ def _untrained_map(cfg: TrainConfig, protocol: str) -> float:
     return float(table["mAP"].iloc[0])
 
 
-@pytest.fixture(scope="module")
-def root(synth_root) -> Path:
-    return synth_root("rgbn300", preset="smoke", seed=0, **SYNTH)
-
-
-@pytest.mark.parametrize("method", list(CASES))
-def test_trained_beats_untrained(method, root, tmp_path):
-    mods, proto, _ = CASES[method]
+@pytest.mark.parametrize("method", METHODS)
+def test_trained_beats_untrained(method, synth_root, tmp_path):
+    ds, _, proto, _ = _setup(method)
+    root = synth_root(ds, preset="smoke", seed=0, **SYNTH)  # cached per session: methods share it
     cfg = _cfg(method, root, tmp_path)
     t0 = time.perf_counter()
     run = train(cfg, progress=False)
@@ -105,17 +119,17 @@ def test_trained_beats_untrained(method, root, tmp_path):
         f"by {MARGIN} under {proto}")
 
 
-def test_baseline_is_the_engines_initial_model(synth_root, tmp_path):
+@pytest.mark.parametrize("method", METHODS)
+def test_baseline_is_the_engines_initial_model(method, synth_root, tmp_path):
     """With lr = 0 and no weight decay an epoch changes no parameter (only BN statistics), so the
     engine's checkpoint parameters must equal those of :func:`_initial_model`: the baseline above
     is the very network each run starts from."""
-    root = synth_root("rgbn300")  # smoke preset: cheap
-    for method in ("one_stream", "kamenou"):
-        cfg = _cfg(method, root, tmp_path, epochs=1, lr=0.0, weight_decay=0.0, final_eval=False)
-        run = train(cfg, progress=False)
-        saved = load_checkpoint(run.run_dir)["model"]
-        model, _, _ = _initial_model(cfg)
-        params = dict(model.named_parameters())
-        assert set(model.state_dict()) == set(saved)
-        for name, p in params.items():
-            assert torch.equal(p, saved[name]), f"{method}: {name} differs from the engine's initial weights"
+    root = synth_root(_setup(method)[0])  # smoke preset: cheap
+    cfg = _cfg(method, root, tmp_path, epochs=1, lr=0.0, weight_decay=0.0, final_eval=False)
+    run = train(cfg, progress=False)
+    saved = load_checkpoint(run.run_dir)["model"]
+    model, _, _ = _initial_model(cfg)
+    params = dict(model.named_parameters())
+    assert set(model.state_dict()) == set(saved)
+    for name, p in params.items():
+        assert torch.equal(p, saved[name]), f"{method}: {name} differs from the engine's initial weights"

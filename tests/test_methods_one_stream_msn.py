@@ -11,13 +11,9 @@ from reidlab.methods.losses import batch_hard_triplet, cross_entropy_ls
 TINY = {"backbone": "tiny", "pretrained": False}
 
 
-def _batch(mods, b=8, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return {m: torch.randn(b, 3, 64, 32, generator=g) for m in mods}, torch.arange(b) // 2
 
-
-def test_one_stream_options():
-    images, labels = _batch(("rgb",))
+def test_one_stream_options(make_batch):
+    images, labels = make_batch(("rgb",))
     torch.manual_seed(0)
     plain = create_method("one_stream", 4, ("rgb",), **TINY)
     out = plain(images)
@@ -42,11 +38,11 @@ def test_one_stream_options():
     assert torch.allclose(plain.embed(images)["rgb"], plain.stream.backbone(images["rgb"]).mean(dim=(2, 3)), atol=1e-6)
 
 
-def test_msn_sums_stream_losses_and_features():
+def test_msn_sums_stream_losses_and_features(make_batch):
     torch.manual_seed(0)
     model = create_method("msn", 4, ("nir", "rgb"), **TINY)  # canonical order regardless of the argument order
     assert model.modalities == ("rgb", "nir")
-    images, labels = _batch(("rgb", "nir"))
+    images, labels = make_batch(("rgb", "nir"))
     out = model(images)
     total, parts = model.loss(out, labels)
     ce = {m: cross_entropy_ls(out["logits"][m], labels).item() for m in ("rgb", "nir")}
@@ -63,3 +59,10 @@ def test_msn_sums_stream_losses_and_features():
     # the rgb embedding depends only on the rgb image
     other = dict(images, nir=torch.zeros_like(images["nir"]))
     assert torch.allclose(model.embed(other)["rgb"], emb["rgb"], atol=1e-6)
+
+
+def test_modality_counts():
+    with pytest.raises(ValueError, match="exactly one"):
+        create_method("one_stream", 4, ("rgb", "nir"), **TINY)
+    with pytest.raises(ValueError, match=">= 2 modalities"):
+        create_method("msn", 4, ("rgb",), **TINY)

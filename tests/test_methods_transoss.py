@@ -133,9 +133,23 @@ def test_ship_size_features_scale_optical():
 def test_bad_modalities_and_image_size():
     with pytest.raises(ValueError, match="optical 'rgb' and/or 'sar'"):
         create_method("transoss", 4, ("rgb", "nir"), **SMOKE_OVERRIDES, height=H, width=W)
-    m = _model()
-    with pytest.raises(ValueError, match="built for 64x32"):
-        m.embed({"rgb": torch.randn(2, 3, 32, 32)}, {"rgb": torch.ones(2, 2) * 50})
+    m = _model().eval()
+    with pytest.raises(KeyError, match="needs modality 'rgb' or 'sar'"):
+        m.embed({"nir": torch.randn(2, 3, 64, 32)})
+    # another input size: tokens on its own grid, position embedding resized (no error, finite)
+    e = m.embed({"rgb": torch.randn(2, 3, 96, 48)}, {"rgb": torch.ones(2, 2) * 50})
+    assert e["rgb"].shape == (2, 64) and torch.isfinite(e["rgb"]).all()
+
+
+def test_grad_cam_on_the_token_map():
+    """Grad-CAM through the contract on the grid of tokens entering the last block (SSE off: grad_cam
+    calls model(images) without sizes)."""
+    from reidlab.analysis.cams import grad_cam
+
+    m = _model(sse=False)
+    images, _, _, _ = _unaligned()
+    out = grad_cam(m, {"sar": images["sar"]}, "sar", target_layer=m.vit.cam_layer)
+    assert out["cam"].shape == (4, H, W) and (out["cam"] >= 0).all() and out["cam"].max() > 0
 
 
 # --------------------------------------------------------------------------- checkpoints

@@ -33,6 +33,7 @@ are candidates. State for tests and scripts: :attr:`current_query`, :attr:`rende
 from __future__ import annotations
 
 import io
+from os import PathLike
 from typing import Any, Callable, Mapping
 
 import pandas as pd
@@ -69,7 +70,7 @@ def evaluate_runs(runs: Mapping[str, Any], protocols: list[str], *, rerank: tupl
 
     out: dict[str, dict[str, dict[bool, Any]]] = {}
     jobs = [(n, p, r) for n in runs for p in protocols for r in rerank]
-    feats = {n: (load_run(v) if not hasattr(v, "load_features") else v).load_features() for n, v in runs.items()}
+    feats = {n: (load_run(v) if isinstance(v, (str, PathLike)) else v).load_features() for n, v in runs.items()}
     for name, proto, rr in tqdm(jobs, desc="evaluate", unit="eval", disable=not progress):
         try:
             res = evaluate(feats[name], proto, rerank=rr)

@@ -1,6 +1,7 @@
 """Class activation maps: HAMNet's per-spectrum CAMs and their class-aware fusion, Grad-CAM for the rest.
 
-* :func:`hamnet_cam_maps` — for a HAMNet-like model exposing ``cam_fusion(images) ->
+* :func:`hamnet_cam_maps` — for a method with ``has_cam_fusion`` (the
+  :class:`~reidlab.methods.base.ReIDMethod` contract; HAMNet), whose ``cam_fusion(images) ->
   {"cams": {mod: (B, C, h, w)}, "alpha": (B, C, m), "fused": (B, C, h, w)}``: the CAM
   ``M^j_c`` of each spectrum for one class per sample, the class-aware weights
   ``alpha^j_c`` and the fused map ``M'_c = sum_j alpha^j_c M^j_c``, upsampled to the image.
@@ -25,6 +26,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from reidlab.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from reidlab.methods.base import ReIDMethod
 
 ArrayLike = Any
 
@@ -72,9 +74,9 @@ def hamnet_cam_maps(model: nn.Module, images: Mapping[str, torch.Tensor],
         fused       (B, H, W)         M'_c = sum_j alpha^j_c M^j_c (upsampled)
         scores      (B, C)            fused class scores S' = GAP(M')
     """
-    if not hasattr(model, "cam_fusion"):
-        raise TypeError(f"{type(model).__name__} has no cam_fusion(); hamnet_cam_maps needs HAMNet "
-                        "(use grad_cam for other methods)")
+    if not (isinstance(model, ReIDMethod) and model.has_cam_fusion):
+        raise TypeError(f"{type(model).__name__} does not fuse class activation maps (ReIDMethod.has_cam_fusion "
+                        "is False or it is no ReIDMethod); hamnet_cam_maps needs HAMNet (use grad_cam for other methods)")
     was_training = model.training
     model.eval()
     try:
@@ -82,7 +84,7 @@ def hamnet_cam_maps(model: nn.Module, images: Mapping[str, torch.Tensor],
     finally:
         model.train(was_training)
     cams, alpha, fused = out["cams"], out["alpha"], out["fused"]
-    mods = tuple(getattr(model, "modalities", None) or tuple(cams))
+    mods = tuple(model.modalities)
     if alpha.shape[-1] != len(mods) or set(mods) != set(cams):
         raise ValueError(f"cam_fusion returned cams for {sorted(cams)} and alpha with {alpha.shape[-1]} spectra; "
                          f"model.modalities is {mods}")
@@ -133,7 +135,7 @@ def spectrum_dominance(model: nn.Module, dataset: torch.utils.data.Dataset, reco
     rows: list[dict[str, Any]] = []
     start = 0
     for batch in tqdm(loader, desc="CAM fusion weights", leave=False):
-        imgs = {m: t.to(device) for m, t in batch["images"].items() if m in getattr(model, "modalities", batch["images"])}
+        imgs = {m: t.to(device) for m, t in batch["images"].items() if m in model.modalities}
         cls = batch["label"] if class_source == "label" else None
         out = hamnet_cam_maps(model, imgs, cls)
         for i in range(len(out["class_idx"])):
@@ -206,25 +208,21 @@ def run_dataset(run: Any, split: str = "train") -> torch.utils.data.Dataset:
 # Grad-CAM
 
 
-def _default_score(outputs: Any, modality: str) -> torch.Tensor:
-    """Class logits (B, C) of ``modality`` from a method's forward outputs.
+def _contract_score(model: nn.Module, modality: str) -> Callable[[Any], torch.Tensor]:
+    """``outputs -> (B, C)``: the class logits of ``modality`` through ``model.class_logits`` (the
+    :class:`~reidlab.methods.base.ReIDMethod` contract). Other modules must pass ``score_fn``."""
+    if not isinstance(model, ReIDMethod):
+        raise TypeError(f"grad_cam: {type(model).__name__} is no ReIDMethod, so its class logits are unknown; "
+                        "pass score_fn=lambda outputs: <(B, C) tensor>")
 
-    Accepts a tensor, or a dict with ``logits`` (one_stream, msn, hamnet) or ``c`` (kamenou),
-    each a tensor or {mod: tensor} — the conventions of reidlab's methods. Anything else:
-    pass ``score_fn``.
-    """
-    if isinstance(outputs, torch.Tensor):
-        return outputs
-    if isinstance(outputs, Mapping):
-        for key in ("logits", "c"):
-            lg = outputs.get(key)
-            if isinstance(lg, torch.Tensor):
-                return lg
-            if isinstance(lg, Mapping) and modality in lg:
-                return lg[modality]
-    keys = sorted(outputs) if isinstance(outputs, Mapping) else type(outputs).__name__
-    raise ValueError(f"grad_cam: cannot find the class logits of {modality!r} in the model outputs ({keys}); "
-                     "pass score_fn=lambda outputs: <(B, C) tensor>")
+    def score(outputs: Any) -> torch.Tensor:
+        logits = model.class_logits(outputs)
+        if modality not in logits:
+            raise ValueError(f"grad_cam: {model.name}.class_logits gives logits for {sorted(logits)}, not "
+                             f"{modality!r}; pass score_fn=lambda outputs: <(B, C) tensor>")
+        return logits[modality]
+
+    return score
 
 
 def _stream_layers(model: nn.Module) -> list[nn.Module]:
@@ -242,7 +240,7 @@ def grad_cam(model: nn.Module, images: Mapping[str, torch.Tensor], modality: str
     :class:`~reidlab.methods.backbones.Backbone` whose output is computed from
     ``images[modality]`` (found by letting only that input carry gradients, so shared and
     separate backbones both work). ``score_fn(outputs) -> (B, C)`` picks the logits from
-    ``model(images)`` (default: ``outputs["logits"]`` or ``outputs["logits"][modality]``).
+    ``model(images)`` (default: ``model.class_logits(outputs)[modality]``, the method contract).
     ``class_idx``: int, (B,), or None for the predicted class. The model runs in eval mode.
     Returns ``{"cam": (B, H, W) >= 0 (upsampled, raw units), "class_idx": (B,), "scores": (B, C)}``.
     """
@@ -252,6 +250,7 @@ def grad_cam(model: nn.Module, images: Mapping[str, torch.Tensor], modality: str
     if not layers:
         raise ValueError(f"grad_cam: {type(model).__name__} holds no reidlab Backbone; pass target_layer=<module "
                          "whose output is the (B, K, h, w) feature map>")
+    score = score_fn or _contract_score(model, modality)
     captured: list[torch.Tensor] = []
 
     def hook(_m, _inp, out):
@@ -271,7 +270,7 @@ def grad_cam(model: nn.Module, images: Mapping[str, torch.Tensor], modality: str
         x = {m: (t.detach().clone().requires_grad_(m == modality)) for m, t in images.items()}
         with torch.enable_grad():
             outputs = model(x)
-            scores = (score_fn or (lambda o: _default_score(o, modality)))(outputs)
+            scores = score(outputs)
             b = len(images[modality])
             if not captured:
                 raise ValueError(f"grad_cam: no 4-D feature map computed from {modality!r} passed the target "
@@ -406,7 +405,7 @@ def plot_dominance_gallery(model: nn.Module, dataset: torch.utils.data.Dataset, 
         raise ValueError("plot_dominance_gallery: empty dominance table")
     pick = table.sort_values(["dominance", "position"], ascending=[not largest, True]).head(n)
     items = [dataset[int(p)] for p in pick.position]
-    mods = tuple(getattr(model, "modalities", None) or tuple(items[0]["images"]))
+    mods = tuple(model.modalities)
     batch = {m: torch.stack([it["images"][m] for it in items]) for m in mods}
     cls = pick.class_idx.to_numpy() if class_source == "label" else None
     maps = hamnet_cam_maps(model, batch, cls)

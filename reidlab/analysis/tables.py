@@ -1,6 +1,8 @@
-"""Paper tables as data: which runs fill them, and reidlab's numbers next to the paper's.
+"""Fill paper tables with runs, and put reidlab's numbers next to the paper's.
 
-A :class:`TableSpec` lists rows (label, method, config overrides, the protocols the row is
+The tables themselves are data registered by the method file that owns them
+(:func:`reidlab.methods.specs.register_table`; :class:`TableSpec`, :class:`TableRow` and
+:class:`Claim` are re-exported here). A :class:`TableSpec` lists rows (label, method, config overrides, the protocols the row is
 evaluated on, and how to find the paper's row in the data card) and columns (protocols).
 :func:`run_table` trains each row once through :func:`reidlab.engine.trainer.train` — or
 reuses the run folder ``runs_dir/<method>-<hash>`` whose resolved config hashes the same
@@ -11,140 +13,42 @@ puts those next to :func:`reidlab.data.cards.paper_results` of ``spec.paper``.
 Units: reidlab's evaluation reports fractions in [0, 1]; :func:`run_table` keeps them; the
 comparison converts ours to percent, as the papers print.
 
-Registered tables (:data:`TABLES`): ``hamnet_table2`` (ResNet50 column of HAMNet Table 2),
-``hamnet_table5`` (HAMNet ablation, rows from ``reidlab.methods.hamnet.TABLE_5_ROWS``),
-``kamenou_table1`` (rows from ``reidlab.methods.kamenou.TABLE_I_ROWS``).
+Registered tables: :func:`list_tables` (``list_tables("rgbn300")`` for one dataset),
+:func:`get_table`; :data:`TABLES` is a read-only mapping over the same registry.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 from tqdm.auto import tqdm
 
+from reidlab.methods.specs import Claim, TableRow, TableSpec, get_table, list_tables  # noqa: F401 (re-exported)
+
 METRICS = ("mAP", "R1", "R5", "R10")
 # Fields that do not change a run's numbers: left out of the reuse hash.
 _NOT_HASHED = ("out_dir", "run_name", "device", "num_workers", "eval_batch_size", "eval_every")
 
 
-@dataclass(frozen=True)
-class TableRow:
-    """One row: ``overrides`` are :class:`reidlab.engine.config.TrainConfig` fields (method
-    switches under ``method_overrides``); ``protocols`` the columns this row fills (None = all);
-    ``paper_match`` column -> value that selects the paper's row(s) in the data card."""
-
-    label: str
-    method: str
-    overrides: Mapping[str, Any] = field(default_factory=dict)
-    protocols: tuple[str, ...] | None = None
-    paper_match: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    """A paper table: ``rows`` (TableRow or ``(label, method, overrides)`` tuples), ``columns``
-    (protocol names), ``paper`` = ``(paper id, table name)`` in ``dataset``'s data card."""
-
-    name: str
-    dataset: str
-    rows: tuple[TableRow, ...]
-    columns: tuple[str, ...]
-    paper: tuple[str, str] | None = None
-    description: str = ""
-
-    def __post_init__(self) -> None:
-        rows = tuple(r if isinstance(r, TableRow) else TableRow(*r) for r in self.rows)
-        object.__setattr__(self, "rows", rows)
-        object.__setattr__(self, "columns", tuple(self.columns))
-        for r in rows:
-            bad = [p for p in (r.protocols or ()) if p not in self.columns]
-            if bad:
-                raise ValueError(f"table {self.name}: row {r.label!r} names protocols {bad} that are not columns")
-
-    def row_protocols(self, row: TableRow) -> tuple[str, ...]:
-        return row.protocols or self.columns
-
-
-def _hamnet_rows() -> dict[str, dict[str, Any]]:
-    from reidlab.methods.hamnet import TABLE_5_ROWS
-
-    return TABLE_5_ROWS
-
-
-def _kamenou_rows() -> dict[str, dict[str, Any]]:
-    from reidlab.methods.kamenou import TABLE_I_ROWS
-
-    return TABLE_I_ROWS
-
-
-def _norm(s: Any) -> str:
-    """Label comparison that ignores spaces and case (the card writes '+L_hsc', the method '+ L_hsc')."""
-    return re.sub(r"\s+", "", str(s)).lower()
-
-
-def _hamnet_table2() -> TableSpec:
-    rgb, nir, rn = "rgbn300/rgb", "rgbn300/nir", "rgbn300/rgb-nir"
-    bb = {"backbone": "ResNet50"}
-    return TableSpec(
-        name="hamnet_table2", dataset="rgbn300", paper=("hamnet_aaai2020", "Table 2"), columns=(rgb, nir, rn),
-        description="HAMNet (AAAI 2020) Table 2, ResNet50 column: one-stream RGB / NIR, MSN and HAMNet on RGB-N",
-        rows=(TableRow("RGB one-stream", "one_stream", {"modalities": ["rgb"]}, (rgb,), {"method": "one_stream", "protocol": rgb, **bb}),
-              TableRow("NIR one-stream", "one_stream", {"modalities": ["nir"]}, (nir,), {"method": "one_stream", "protocol": nir, **bb}),
-              TableRow("RGB-N MSN", "msn", {"modalities": ["rgb", "nir"]}, (rn,), {"method": "msn", "protocol": rn, **bb}),
-              TableRow("RGB-N HAMNet", "hamnet", {"modalities": ["rgb", "nir"]}, (rn,), {"method": "hamnet", "protocol": rn, **bb})))
-
-
-def _hamnet_table5() -> TableSpec:
-    rn = "rgbn300/rgb-nir"
-    rows = []
-    for label, switches in _hamnet_rows().items():
-        rows.append(TableRow(label, "hamnet", {"modalities": ["rgb", "nir"], "method_overrides": dict(switches)}, (rn,),
-                             {"ablation": label}))
-    return TableSpec(name="hamnet_table5", dataset="rgbn300", paper=("hamnet_aaai2020", "Table 5"), columns=(rn,),
-                     rows=tuple(rows), description="HAMNet Table 5 ablation on RGBN300 (ResNet50): L_hsc / L_caid switches")
-
-
-def _kamenou_table1() -> TableSpec:
-    cols = ("rgbn300/rgb-nir", "rgbn300/rgb2nir", "rgbn300/nir2rgb")
-    # The card transcribes the last row as "... + L_cd-rl" (the paper's spelling); the method says L_cd-rll.
-    card_label = {"Baseline + FC_e + L_cos + L_cd-rll": "Baseline + FC_e + L_cos + L_cd-rl"}
-    rows = [TableRow(label, "kamenou", {"modalities": ["rgb", "nir"], "method_overrides": dict(sw)}, cols,
-                     {"ablation": card_label.get(label, label)}) for label, sw in _kamenou_rows().items()]
-    return TableSpec(name="kamenou_table1", dataset="rgbn300", paper=("kamenou_icpr2022", "Table I"), columns=cols,
-                     rows=tuple(rows), description="Kamenou et al. (ICPR 2022) Table I: IV-IV, V-I, I-V on RGBN300")
-
-
-_BUILDERS: dict[str, Callable[[], TableSpec]] = {
-    "hamnet_table2": _hamnet_table2, "hamnet_table5": _hamnet_table5, "kamenou_table1": _kamenou_table1}
-
-
 class _Tables(Mapping[str, TableSpec]):
-    """Lazy registry: a table is built on first access (its rows come from the method modules)."""
-
-    def __init__(self) -> None:
-        self._built: dict[str, TableSpec] = {}
+    """Read-only view of :func:`reidlab.methods.specs.list_tables` / :func:`~reidlab.methods.specs.get_table`
+    (kept for ``TABLES[name]`` callers; the registry lives with the method files)."""
 
     def __getitem__(self, name: str) -> TableSpec:
-        if name not in _BUILDERS:
-            raise KeyError(f"unknown table {name!r}; registered: {sorted(_BUILDERS)}")
-        if name not in self._built:
-            self._built[name] = _BUILDERS[name]()
-        return self._built[name]
+        return get_table(name)
 
     def __iter__(self):
-        return iter(_BUILDERS)
+        return iter(list_tables())
 
     def __len__(self) -> int:
-        return len(_BUILDERS)
+        return len(list_tables())
 
 
 TABLES: Mapping[str, TableSpec] = _Tables()
-"""name -> :class:`TableSpec` for ``hamnet_table2``, ``hamnet_table5``, ``kamenou_table1``."""
+"""name -> :class:`TableSpec` of every registered table (see :func:`list_tables`)."""
 
 
 def _merge(base: dict[str, Any], upd: Mapping[str, Any]) -> dict[str, Any]:
@@ -302,7 +206,7 @@ def compare_with_paper(ours_df: pd.DataFrame, spec: TableSpec, *, metrics: Seque
     NaN where the paper has no number), ``diff`` = ours - paper.
 
     ``paper_df`` defaults to ``reidlab.data.cards.paper_results(spec.dataset, table, paper)``.
-    Raises ValueError when a row's ``paper_match`` selects several paper rows for one protocol.
+    A row with an empty ``paper_match`` (not in the paper) gets NaN. Raises ValueError when a row's ``paper_match`` selects several paper rows for one protocol.
     """
     if spec.paper is None:
         raise ValueError(f"table {spec.name} names no paper table to compare with")
@@ -317,8 +221,10 @@ def compare_with_paper(ours_df: pd.DataFrame, spec: TableSpec, *, metrics: Seque
         if row is None:
             raise ValueError(f"row {o['row']!r} is not in table {spec.name}")
         sel = paper_df[paper_df["protocol"] == o["protocol"]] if "protocol" in paper_df else paper_df
+        if not row.paper_match:  # a row of reidlab's own, not printed in the paper
+            sel = sel.iloc[:0]
         for col, val in row.paper_match.items():
-            sel = sel[sel[col].map(_norm) == _norm(val)]
+            sel = sel[sel[col].astype(str) == str(val)]  # exact: the card writes the row labels
         if len(sel) > 1:
             raise ValueError(f"table {spec.name}, row {row.label!r}, {o['protocol']}: {len(sel)} paper rows match "
                              f"{dict(row.paper_match)}; make paper_match more specific")

@@ -31,6 +31,10 @@ class ReIDMethod(nn.Module):
       CAM tools; ``{}`` when the method has none.
     * ``feature_norm`` — how evaluation features are normalised as the method's public code does
       (``"l2"`` or ``"none"``); the feature extractor applies it and records it in every result.
+    * ``has_cam_fusion`` / ``cam_fusion(images)`` — True for methods that fuse per-modality class
+      activation maps (HAMNet); ``cam_fusion`` then returns ``cams`` {mod: (B, C, h, w)}, ``alpha``
+      (B, C, m), ``fused`` (B, C, h, w), ``scores`` {mod: (B, C)}, ``fused_scores`` (B, C), ``feats``.
+      The default raises NotImplementedError.
     * ``param_groups()`` — optimiser parameter groups.
     * ``training_step(batch, ctx)`` — one optimisation step on a batch; the default is forward ->
       loss -> one backward -> one optimiser step through ``ctx`` (see
@@ -44,6 +48,8 @@ class ReIDMethod(nn.Module):
     accepts_missing: ClassVar[bool] = False
     #: evaluation feature normalisation: "l2" (metric-learning embeddings) or "none".
     feature_norm: ClassVar[str] = "none"
+    #: True when the method implements ``cam_fusion`` (class-aware fusion of per-modality CAMs).
+    has_cam_fusion: ClassVar[bool] = False
 
     def forward(self, images: Mapping[str, torch.Tensor],
                 present: Mapping[str, torch.Tensor] | None = None) -> dict[str, Any]:  # pragma: no cover - abstract
@@ -63,6 +69,13 @@ class ReIDMethod(nn.Module):
     def class_logits(self, outputs: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         """Per-modality class logits (B_m, C) from ``forward``'s outputs; ``{}`` when there are none."""
         return {}
+
+    @torch.no_grad()
+    def cam_fusion(self, images: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+        """Per-modality CAMs and their class-aware fusion (see the class docstring); only methods with
+        ``has_cam_fusion = True`` implement it."""
+        raise NotImplementedError(f"method {self.name!r} ({type(self).__name__}) does not fuse class activation "
+                                  "maps (has_cam_fusion is False); use grad_cam_maps for its per-modality maps")
 
     def param_groups(self) -> list[dict]:
         """Optimiser parameter groups; override to give heads another lr."""

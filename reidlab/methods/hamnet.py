@@ -19,7 +19,10 @@ Embedding: each modality's GAP feature f^j (B, d) — the feature the 1x1 CAM co
 W^j f^j = S^j — and ``fused_key(mods)``: sum_j f^j (paper; ``embed_weighting="sum"``) or
 sum_j w^j f^j with w^j = mean_c alpha_c^j (``"class_aware"``, the public code's weighting).
 
-``TABLE_5_ROWS`` maps the rows of the paper's ablation (Table 5) to config overrides.
+``TABLE_5_ROWS`` maps the rows of the paper's ablation (Table 5) to config overrides. This file
+registers the paper's tables with their headline claims (:mod:`reidlab.methods.specs`):
+``hamnet_table2`` (ResNet50 column of Table 2: one-stream RGB / NIR, MSN, HAMNet) and
+``hamnet_table5`` (the L_hsc / L_caid ablation).
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ from reidlab.eval.features import fused_key
 from reidlab.methods.losses import batch_hard_triplet, cross_entropy_ls
 from reidlab.methods.msn import MSN, MSN_CONFIG
 from reidlab.methods.registry import register_method
+from reidlab.methods.specs import Claim, TableRow, TableSpec, register_table
 
 __all__ = ["HAMNET_CONFIG", "HAMNet", "TABLE_5_ROWS", "class_aware_fusion", "hsc_loss_code", "hsc_loss_paper"]
 
@@ -85,11 +89,13 @@ TABLE_5_ROWS: dict[str, dict[str, Any]] = {
 }
 
 
-@register_method("hamnet", HAMNET_CONFIG)
+@register_method("hamnet", HAMNET_CONFIG, smoke={"modalities": ["rgb", "nir"]})
 class HAMNet(MSN):
     """HAMNet on m >= 2 aligned modalities. ``forward`` adds ``cams`` {mod: (B, C, h, w)} and ``scores``
     {mod: (B, C)} and, when ``use_caid``, ``fused_cam`` (B, C, h, w), ``alpha`` (B, C, m), ``fused_scores`` (B, C).
     MSN's per-stream cross-entropy uses the same scores (S^j equals the stream logits)."""
+
+    has_cam_fusion = True
 
     def __init__(self, num_classes: int, modalities: tuple[str, ...], config: dict[str, Any]) -> None:
         if config["hsc_form"] not in ("paper", "code"):
@@ -157,3 +163,46 @@ class HAMNet(MSN):
         out = dict(feats)
         out[fused_key(self.modalities)] = sum(w[:, j:j + 1] * feats[m] for j, m in enumerate(self.modalities))
         return out
+
+
+# ---- the paper's tables and headline claims (data; evaluated by reidlab.analysis.claims) ----
+_PAPER = "hamnet_aaai2020"
+_RGB, _NIR, _RN = "rgbn300/rgb", "rgbn300/nir", "rgbn300/rgb-nir"
+_RN50 = {"backbone": "ResNet50"}  # the data card's column that selects Table 2's ResNet50 rows
+
+TABLE_2 = register_table(TableSpec(
+    name="hamnet_table2", dataset="rgbn300", paper=(_PAPER, "Table 2"), columns=(_RGB, _NIR, _RN),
+    description="HAMNet (AAAI 2020) Table 2, ResNet50 column: one-stream RGB / NIR, MSN and HAMNet on RGB-N",
+    rows=(TableRow("RGB one-stream", "one_stream", {"modalities": ["rgb"]}, (_RGB,),
+                   {"method": "one_stream", "protocol": _RGB, **_RN50}),
+          TableRow("NIR one-stream", "one_stream", {"modalities": ["nir"]}, (_NIR,),
+                   {"method": "one_stream", "protocol": _NIR, **_RN50}),
+          TableRow("RGB-N MSN", "msn", {"modalities": ["rgb", "nir"]}, (_RN,),
+                   {"method": "msn", "protocol": _RN, **_RN50}),
+          TableRow("RGB-N HAMNet", "hamnet", {"modalities": ["rgb", "nir"]}, (_RN,),
+                   {"method": "hamnet", "protocol": _RN, **_RN50})),
+    claims=(
+        # MSN and the one-stream rows are scored on different protocols (RGB-N fused vs one
+        # modality) over the same query identities: the comparison the paper's Table 2 makes.
+        Claim(id="hamnet.msn_beats_rgb", paper=_PAPER, kind="greater", a="RGB-N MSN", b="RGB one-stream",
+              protocol=_RN, protocol_b=_RGB, text="multi-spectral MSN (RGB-N) beats the RGB one-stream network (mAP)"),
+        Claim(id="hamnet.msn_beats_nir", paper=_PAPER, kind="greater", a="RGB-N MSN", b="NIR one-stream",
+              protocol=_RN, protocol_b=_NIR, text="multi-spectral MSN (RGB-N) beats the NIR one-stream network (mAP)"),
+        Claim(id="hamnet.rgb_beats_nir", paper=_PAPER, kind="greater", a="RGB one-stream", b="NIR one-stream",
+              protocol=_RGB, protocol_b=_NIR, text="the RGB one-stream network beats the NIR one-stream network (mAP)"),
+        Claim(id="hamnet.hamnet_beats_msn", paper=_PAPER, kind="greater", a="RGB-N HAMNet", b="RGB-N MSN",
+              protocol=_RN, text="HAMNet beats its MSN baseline on RGB-N (mAP)"),
+        Claim(id="hamnet.night_hurts_rgb_more", paper=_PAPER, kind="drop_greater", a="RGB one-stream",
+              b="NIR one-stream", protocol=_RGB, protocol_b=_NIR, attr="daynight=night",
+              text="night queries cost the RGB-only network more mAP than the NIR-only network"),
+    )))
+
+TABLE_5 = register_table(TableSpec(
+    name="hamnet_table5", dataset="rgbn300", paper=(_PAPER, "Table 5"), columns=(_RN,),
+    description="HAMNet Table 5 ablation on RGBN300 (ResNet50): L_hsc / L_caid switches",
+    rows=tuple(TableRow(label, "hamnet", {"modalities": ["rgb", "nir"], "method_overrides": dict(sw)}, (_RN,),
+                        {"ablation": label}) for label, sw in TABLE_5_ROWS.items()),
+    claims=(
+        Claim(id="hamnet.full_beats_baseline", paper=_PAPER, kind="greater", a="+ L_hsc + L_caid",
+              b="baseline (MSN)", protocol=_RN, text="the full HAMNet (+ L_hsc + L_caid) beats the MSN baseline (mAP)"),
+    )))

@@ -30,7 +30,7 @@ MSN_CONFIG: dict[str, Any] = {
 }
 
 
-@register_method("msn", MSN_CONFIG)
+@register_method("msn", MSN_CONFIG, smoke={"modalities": ["rgb", "nir"]})
 class MSN(ReIDMethod):
     """m >= 2 unshared streams; ``forward`` returns per-modality dicts ``fmap``, ``feat``, ``logits``."""
 
@@ -69,6 +69,13 @@ class MSN(ReIDMethod):
 
     def loss(self, outputs: Mapping[str, Any], labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         return self._stream_losses(outputs, labels)
+
+    def class_logits(self, outputs: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        """``{modality: S^j (B, C)}``: each stream's class scores."""
+        return dict(outputs["logits"])
+
+    def embedding_keys(self) -> tuple[str, ...]:
+        return (*self.modalities, fused_key(self.modalities))
 
     @torch.no_grad()
     def embed(self, images: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -93,7 +93,7 @@ ONE_STREAM_CONFIG: dict[str, Any] = {
 }
 
 
-@register_method("one_stream", ONE_STREAM_CONFIG)
+@register_method("one_stream", ONE_STREAM_CONFIG, smoke={"modalities": ["rgb"], "overrides": {"epochs": 8}})
 class OneStream(ReIDMethod):
     """IDE on one modality. ``modalities`` must hold exactly one name."""
 
@@ -119,6 +119,10 @@ class OneStream(ReIDMethod):
             total = total + cfg["triplet_weight"] * l_tri
             parts["triplet"] = float(l_tri.detach())
         return total, parts
+
+    def class_logits(self, outputs: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        """``{modality: logits (B, C)}`` of the single stream."""
+        return {self.modalities[0]: outputs["logits"]}
 
     @torch.no_grad()
     def embed(self, images: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

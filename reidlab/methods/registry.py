@@ -47,7 +47,9 @@ def register_method(name: str, default_config: dict[str, Any], *, smoke: dict[st
 
     ``smoke``: how the registry-parametrised tests train this method in seconds on the CPU:
     ``{"dataset": "rgbn300", "modalities": ["rgb", "nir"], "overrides": {TrainConfig fields}}``
-    (dataset defaults to rgbn300, modalities to the dataset's, overrides to none).
+    (dataset defaults to rgbn300, modalities to the dataset's, overrides to none). An optional
+    ``"protocol"`` names the protocol the learning test scores; by default it is the dataset's
+    protocol whose query and gallery modalities are the smoke modalities.
     """
 
     def deco(cls: type[ReIDMethod]) -> type[ReIDMethod]:

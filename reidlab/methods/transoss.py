@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reidlab.methods.backbones import Backbone
 from reidlab.methods.base import ReIDMethod
 from reidlab.methods.losses import batch_hard_triplet, cross_entropy_ls
 from reidlab.methods.registry import register_method
@@ -59,6 +60,7 @@ VIT_PRESETS: dict[str, dict[str, Any]] = {
     "vit_small_patch16": {"embed_dim": 384, "depth": 12, "num_heads": 6, "mlp_ratio": 4.0, "patch_size": 16},
     "vit_tiny_cpu": {"embed_dim": 64, "depth": 2, "num_heads": 2, "mlp_ratio": 2.0, "patch_size": 8},
 }
+VIT_PRESETS["tiny"] = VIT_PRESETS["vit_tiny_cpu"]  # the registry's CPU test name for every method's smallest backbone
 
 TRANSOSS_CONFIG: dict[str, Any] = {
     # model (public configs/hoss_transoss.yml + model/backbones/vit_transoss.py)
@@ -167,14 +169,20 @@ class _PatchEmbed(nn.Module):
         nn.init.zeros_(self.proj.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if tuple(x.shape[-2:]) != self.img_size:
-            raise ValueError(f"TransOSS was built for {self.img_size[0]}x{self.img_size[1]} images, got "
-                             f"{x.shape[-2]}x{x.shape[-1]}; set height/width to match")
-        return self.proj(x).flatten(2).transpose(1, 2)
+        """(B, D, gh, gw) token map."""
+        if x.shape[-2] < self.proj.kernel_size[0] or x.shape[-1] < self.proj.kernel_size[1]:
+            raise ValueError(f"image {x.shape[-2]}x{x.shape[-1]} smaller than the patch {self.proj.kernel_size}")
+        return self.proj(x)
 
 
-class TransOSSViT(nn.Module):
+class TransOSSViT(Backbone):
     """The TransOSS backbone: tokens -> CLS feature f (B, D) after the final LayerNorm.
+
+    A reidlab :class:`Backbone` (``kind="vit"``) whose ``forward`` gives the CLS feature, not a map;
+    ``cam_layer`` (identity) sees the (B, D, gh, gw) grid of the patch tokens entering the last block,
+    the layer for Grad-CAM: ``grad_cam(model, images, m, target_layer=model.vit.cam_layer)``.
+    Images of another size than the built one are tokenized on their own grid and the position
+    embedding is resized to it (bilinear), as when loading a checkpoint.
 
     ``forward(x (B,3,H,W), mod_index (B,) long (0 optical, 1 SAR), size_feat (B,3) or None)``.
     Parameter names follow the public code (``patch_embed.proj``, ``cls_token``, ``pos_embed``,
@@ -186,9 +194,11 @@ class TransOSSViT(nn.Module):
                  patch_size: int, stride_size: int, drop_path: float = 0.1, drop_rate: float = 0.0,
                  attn_drop_rate: float = 0.0, qkv_bias: bool = True, dual_tokenizer: bool = True, mie: bool = True,
                  mie_coef: float = 3.0, sse: bool = True) -> None:
-        super().__init__()
+        nn.Module.__init__(self)  # Backbone's __init__ wraps a timm body; this ViT is its own body
         from timm.models.vision_transformer import Block
 
+        self.name, self.kind, self.last_stride, self.out_channels = "transoss_vit", "vit", 1, embed_dim
+        self.load_report: dict[str, list[str]] = {}
         self.embed_dim = embed_dim
         self.dual_tokenizer = dual_tokenizer
         self.mie_coef = float(mie_coef)
@@ -207,6 +217,7 @@ class TransOSSViT(nn.Module):
             Block(embed_dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, proj_drop=drop_rate,
                   attn_drop=attn_drop_rate, drop_path=dpr[i], norm_layer=norm) for i in range(depth)])
         self.norm = norm(embed_dim)
+        self.cam_layer = nn.Identity()
         self.apply(self._init)
         _trunc_normal(self.cls_token)
         _trunc_normal(self.pos_embed)
@@ -223,26 +234,30 @@ class TransOSSViT(nn.Module):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
 
-    def tokenize(self, x: torch.Tensor, mod_index: torch.Tensor) -> torch.Tensor:
-        """Patch tokens (B, N, D), each sample through its modality's tokenizer."""
-        if self.patch_embed_sar is None:
-            return self.patch_embed(x)
+    def tokenize(self, x: torch.Tensor, mod_index: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """Patch tokens (B, N, D) and their grid (gh, gw), each sample through its modality's tokenizer."""
         sar = mod_index == 1
-        if not sar.any():
-            return self.patch_embed(x)
-        if sar.all():
-            return self.patch_embed_sar(x)
-        out = torch.empty(x.shape[0], self.grid[0] * self.grid[1], self.embed_dim, dtype=x.dtype, device=x.device)
-        t_opt, t_sar = self.patch_embed(x[~sar]), self.patch_embed_sar(x[sar])
-        out = out.to(t_opt.dtype)
-        out[~sar] = t_opt
-        out[sar] = t_sar
-        return out
+        if self.patch_embed_sar is None or not sar.any():
+            m = self.patch_embed(x)
+        elif sar.all():
+            m = self.patch_embed_sar(x)
+        else:
+            m_opt, m_sar = self.patch_embed(x[~sar]), self.patch_embed_sar(x[sar])
+            m = m_opt.new_empty((x.shape[0], *m_opt.shape[1:]))
+            m[~sar] = m_opt
+            m[sar] = m_sar
+        return m.flatten(2).transpose(1, 2), (m.shape[2], m.shape[3])
 
-    def forward(self, x: torch.Tensor, mod_index: torch.Tensor, size_feat: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mod_index: torch.Tensor | None = None,
+                size_feat: torch.Tensor | None = None) -> torch.Tensor:
+        """CLS feature (B, D). ``mod_index`` (B,) long, 0 optical / 1 SAR (None: all optical);
+        ``size_feat`` (B, 3) from :func:`ship_size_features` (needed when SSE is on)."""
         b = x.shape[0]
-        t = self.tokenize(x, mod_index)
-        t = torch.cat([self.cls_token.expand(b, -1, -1).to(t.dtype), t], dim=1) + self.pos_embed
+        if mod_index is None:
+            mod_index = torch.zeros(b, dtype=torch.long, device=x.device)
+        t, grid = self.tokenize(x, mod_index)
+        pos = self.pos_embed if grid == self.grid else resize_pos_embed(self.pos_embed, grid, self.grid)
+        t = torch.cat([self.cls_token.expand(b, -1, -1).to(t.dtype), t], dim=1) + pos
         if self.mie_embed is not None:
             t = t + self.mie_coef * self.mie_embed[mod_index]
         if self.sse_embed is not None:
@@ -251,8 +266,12 @@ class TransOSSViT(nn.Module):
                                  "pass them or build the model with sse=False")
             t = torch.cat([t, self.sse_embed(size_feat.to(t.dtype)).unsqueeze(1)], dim=1)
         t = self.pos_drop(t)
-        for blk in self.blocks:
+        for blk in self.blocks[:-1]:
             t = blk(t)
+        n = grid[0] * grid[1]  # the grid tokens as a map for Grad-CAM (identity: values unchanged)
+        fmap = self.cam_layer(t[:, 1:1 + n].transpose(1, 2).reshape(b, -1, grid[0], grid[1]))
+        t = torch.cat([t[:, :1], fmap.flatten(2).transpose(1, 2), t[:, 1 + n:]], dim=1)
+        t = self.blocks[-1](t)
         return self.norm(t)[:, 0]
 
 
@@ -341,7 +360,8 @@ class TransOSS(ReIDMethod):
         images = self._only_present(images, present)
         mods = [m for m in self.modalities if m in images and images[m].shape[0] > 0]
         if not mods:
-            raise ValueError(f"transoss: the batch holds none of {self.modalities} (keys {sorted(images)})")
+            raise KeyError(f"method 'transoss' needs modality {' or '.join(repr(m) for m in self.modalities)} but "
+                           f"the batch has {sorted(images)}; build the model with the dataset's modalities")
         x = torch.cat([images[m] for m in mods])
         idx = torch.cat([torch.full((images[m].shape[0],), _MOD_INDEX[m], dtype=torch.long) for m in mods]).to(x.device)
         feats = [self._sizes_for(m, images[m].shape[0], sizes, present) for m in mods]

@@ -59,6 +59,9 @@ class NotebookError:
     traceback: str
 
 
+CLAIMS_RESULT = "claims"  # the key-result name under which notebooks record their checked claims
+
+
 @dataclass
 class NotebookRun:
     """One notebook's outcome. ``status``: ``ok`` or ``failed``; ``seconds``: wall time."""
@@ -86,8 +89,18 @@ class SuiteSummary:
     def ok(self) -> bool:
         return all(n.status == "ok" for n in self.notebooks)
 
+    @property
+    def claims(self) -> list[dict[str, Any]]:
+        """Every notebook's recorded ``claims`` lists (``{id, paper, claim, holds, delta, ci95}``), in order;
+        a claim checked by two notebooks appears once (the later notebook's check wins)."""
+        seen: dict[str, dict[str, Any]] = {}
+        for n in self.notebooks:
+            for c in n.results.get(CLAIMS_RESULT, []) or []:
+                seen[str(c.get("id"))] = {**c, "notebook": n.notebook}
+        return list(seen.values())
+
     def to_dict(self) -> dict[str, Any]:
-        return {"preset": self.preset, "seed": self.seed, "ok": self.ok,
+        return {"preset": self.preset, "seed": self.seed, "ok": self.ok, "claims": self.claims,
                 "notebooks": [asdict(n) for n in self.notebooks]}
 
     def tables(self) -> dict[str, Any]:
@@ -288,7 +301,8 @@ def summary_markdown(summary: SuiteSummary) -> str:
              f"Overall: **{'ok' if summary.ok else 'FAILED'}**", "",
              "| notebook | status | time (s) | key results |", "|---|---|---|---|"]
     for n in summary.notebooks:
-        scalars = "; ".join(f"{k} = {_cell(v)}" for k, v in sorted(n.results.items()) if not _is_table(v))
+        scalars = "; ".join(f"{k} = {_cell(v)}" for k, v in sorted(n.results.items())
+                            if not _is_table(v) and k != CLAIMS_RESULT)
         status = n.status if n.error is None else f"failed ({n.error.ename})"
         lines.append(f"| {n.notebook} | {status} | {n.seconds:.1f} | {scalars} |")
     for n in summary.notebooks:
@@ -297,6 +311,14 @@ def summary_markdown(summary: SuiteSummary) -> str:
                 lines += ["", f"## {n.notebook}: {k}", "", "| " + " | ".join(map(_cell, v["columns"])) + " |",
                           "|" + "---|" * len(v["columns"])]
                 lines += ["| " + " | ".join(_cell(x) for x in row) + " |" for row in v["data"]]
+    if summary.claims:
+        lines += ["", "## Papers' claims (95 % bootstrap CI of delta; holds = CI above 0)", "",
+                  "| claim | paper | verdict | delta | 95 % CI | notebook |", "|---|---|---|---|---|---|"]
+        for c in summary.claims:
+            ci = c.get("ci95")
+            lines.append(f"| {_cell(c.get('id'))}: {_cell(c.get('claim'))} | {_cell(c.get('paper'))} | "
+                         f"{_cell(c.get('verdict') or c.get('holds'))} | {_cell(c.get('delta'))} | "
+                         f"{'' if not ci else f'[{ci[0]:.4g}, {ci[1]:.4g}]'} | {c.get('notebook', '')} |")
     failed = [n for n in summary.notebooks if n.error is not None]
     if failed:
         lines += ["", "## Failures"]
