@@ -85,7 +85,7 @@ class PairPretrainConfig:
     init: str | bool = False
     height: int = 256
     width: int = 128
-    stride_size: int = 16
+    stride_size: int | None = None  # None = the patch size
     drop_path: float = 0.1
     mie: bool = True                 # public pre-training config: MIE on (3.0), SSE off
     mie_coef: float = 3.0

@@ -67,7 +67,7 @@ TRANSOSS_CONFIG: dict[str, Any] = {
     "backbone": "vit_base_patch16",
     "pretrained": False,        # False, a local .pth (ImageNet ViT / `reidlab pretrain-pairs` / public checkpoint),
                                 # or "pairs:synthetic" (synthetic pairs -> contrastive pre-training, cached)
-    "stride_size": 16,          # public HOSS config [16, 16]; 12 = TransReID's overlapping patches
+    "stride_size": None,        # None = the patch size (public HOSS config: 16 = patch 16); 12 = TransReID's overlap
     "drop_path": 0.1,
     "drop_rate": 0.0,
     "attn_drop_rate": 0.0,
@@ -105,7 +105,7 @@ TRANSOSS_CONFIG: dict[str, Any] = {
 }
 
 #: The tiny ViT of tests and the CPU demo (64x32 images, 8x8 patches -> a 8x4 grid).
-SMOKE_OVERRIDES: dict[str, Any] = {"backbone": "vit_tiny_cpu", "stride_size": 8, "drop_path": 0.0}
+SMOKE_OVERRIDES: dict[str, Any] = {"backbone": "vit_tiny_cpu", "drop_path": 0.0}
 
 _MOD_INDEX = {"rgb": 0, "sar": 1}
 
@@ -304,7 +304,8 @@ class TransOSS(ReIDMethod):
         self.config = config
         shape = VIT_PRESETS[config["backbone"]]
         self.vit = TransOSSViT(
-            (int(config["height"]), int(config["width"])), stride_size=int(config["stride_size"]),
+            (int(config["height"]), int(config["width"])),
+            stride_size=int(config["stride_size"] or VIT_PRESETS[config["backbone"]]["patch_size"]),
             drop_path=float(config["drop_path"]), drop_rate=float(config["drop_rate"]),
             attn_drop_rate=float(config["attn_drop_rate"]), qkv_bias=bool(config["qkv_bias"]),
             dual_tokenizer=bool(config["dual_tokenizer"]), mie=bool(config["mie"]),
