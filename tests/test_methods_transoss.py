@@ -272,3 +272,23 @@ def test_sar_tiff_32bit_scaled_by_its_max(tmp_path):
     assert img.mode == "RGB" and img.size == (4, 6) and px.dtype == np.uint8
     assert (px[..., 0] == px[..., 1]).all() and (px[..., 1] == px[..., 2]).all()
     assert (px[0, 0, 0], px[1, 1, 0], px[2, 2, 0], px[3, 3, 0], px[5, 0, 0]) == (255, 128, 1, 0, 0)
+
+
+def test_sar_chips_are_contrast_stretched_for_display(tmp_path):
+    """Browser tiles (notebook 05) show SAR chips stretched between percentiles, not the near-black /max image."""
+    import tifffile
+
+    from reidlab.analysis.ranked import record_tile
+    from reidlab.data.image import load_image
+    from reidlab.data.records import ImageRef, Record
+
+    rng = np.random.default_rng(0)
+    a = rng.gamma(1.0, 0.02, (40, 20)).astype(np.float32)
+    a[5, 5] = 50.0  # one bright reflector sets the max
+    path = tmp_path / "0001_s01c1_SAR.tif"
+    tifffile.imwrite(path, a)
+    raw = np.asarray(load_image(ImageRef(str(path))))
+    assert np.median(raw) < 2  # what the model sees: black but for the reflector
+    rec = Record(pid=1, camid=1, images={"sar": ImageRef(str(path))}, split="query")
+    tile = np.asarray(record_tile(rec, height=40))
+    assert np.median(tile) > 20 and tile.max() == 255
