@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo smoke test bench clean
+.PHONY: install demo smoke test bench clean chromium
 
 # Installs once; re-installs when requirements.txt or pyproject.toml change.
 $(STAMP): requirements.txt pyproject.toml
@@ -24,7 +24,17 @@ demo: $(STAMP)
 smoke: $(STAMP)
 	$(BIN)/reidlab notebooks run --preset smoke --out runs/smoke
 
-test: $(STAMP)
+# tests/test_browser.py drives Debian's chromium (Playwright's own browser download is not used).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (apt-get) for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium is missing: tests/test_browser.py will error; install it (sudo apt-get install -y chromium)" >&2; \
+	  fi; }
+
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q -n 2 tests
 
 bench: $(STAMP)

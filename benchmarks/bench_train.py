@@ -48,8 +48,10 @@ if str(REPO) not in sys.path:
 from reidlab.data.torch_dataset import ReIDImageDataset  # noqa: E402
 from reidlab.data.transforms import build_transforms  # noqa: E402
 from reidlab.engine.config import TrainConfig, resolve_config  # noqa: E402
-from reidlab.engine.trainer import (_autocast, _forward_accepts_present, _to_float, build_model,  # noqa: E402
-                                  build_optimizer, build_sampler, load_data, resolve_device)
+from reidlab.data.loading import build_sampler, load_data  # noqa: E402
+from reidlab.engine.build import build_model, build_optimizer, resolve_device  # noqa: E402
+from reidlab.engine.trainer import _autocast, _to_float  # noqa: E402
+from reidlab.methods.base import outputs_to_fp32  # noqa: E402
 from reidlab.utils import derive_seed, seed_everything, worker_init_fn  # noqa: E402
 
 METHOD_MODALITIES = {"one_stream": ["rgb"], "msn": ["rgb", "nir"], "hamnet": ["rgb", "nir"],
@@ -96,13 +98,14 @@ class Bench:
         gen = torch.Generator().manual_seed(derive_seed(cfg.seed, 0, 0, "loader"))
         # as the engine builds it (workers restart at each epoch there too)
         self.loader = DataLoader(self.dataset, batch_sampler=self.sampler, num_workers=cfg.num_workers,
-                                 worker_init_fn=worker_init_fn, generator=gen, pin_memory=device.type == "cuda")
+                                 worker_init_fn=worker_init_fn, generator=gen, pin_memory=device.type == "cuda",
+                                 collate_fn=ReIDImageDataset.collate)
         self.model = build_model(cfg, self.dataset.num_classes, self.modalities).to(device)
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = build_optimizer(self.model, cfg)
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16")
-        self.pass_present = _forward_accepts_present(self.model)
+        self.pass_present = bool(getattr(self.model, "accepts_missing", False)) and not self.data.aligned
         self.model.train()
 
     # -- the engine's step ------------------------------------------------------------------
@@ -117,7 +120,7 @@ class Bench:
     def step(self, images: dict, labels: torch.Tensor, present: dict) -> int:
         with _autocast(self.device, self.cfg.amp):
             outputs = self.model(images, present=present) if self.pass_present else self.model(images)
-            total, _ = self.model.loss(outputs, labels)
+        total, _ = self.model.loss(outputs_to_fp32(outputs), labels)  # loss in fp32, as the engine
         if not torch.isfinite(total.detach()).item():  # the engine's per-step divergence check (a sync)
             raise RuntimeError(f"non-finite loss {float(total)} ({self.cfg.method}, amp={self.cfg.amp})")
         self.optimizer.zero_grad(set_to_none=True)

@@ -43,7 +43,86 @@ class TinyMethod(ReIDMethod):
 
     @torch.no_grad()
     def embed(self, images):
-        out = {m: self.streams[m](images[m]) for m in self.modalities}
-        if len(self.modalities) > 1:
+        out = {m: self.streams[m](images[m]) for m in self.modalities if m in images}
+        if len(self.modalities) > 1 and len(out) == len(self.modalities):
             out[fused_key(self.modalities)] = sum(out[m] for m in self.modalities)
         return out
+
+
+class TwoStepMethod(TinyMethod):
+    """A method whose ``training_step`` makes two optimiser updates per batch (as PORSCHE does).
+
+    The second update uses only the first modality's loss; ``updates`` counts the optimiser steps.
+    """
+
+    name = "tiny_two_step"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
+
+    def training_step(self, batch, ctx):
+        with ctx.autocast():
+            total, parts = self.loss(ctx.forward(batch["images"]), batch["labels"])
+        ctx.backward_step(total, parts)
+        self.updates += 1
+        with ctx.autocast():
+            out = ctx.forward(batch["images"])
+            first = self.modalities[0]
+            second = F.cross_entropy(out["logits"][first], batch["labels"])
+        ctx.backward_step(second, {"second": float(second.detach())})
+        self.updates += 1
+        return total, parts
+
+
+class MissingAwareMethod(TinyMethod):
+    """``accepts_missing = True``: takes unaligned batches and fails on any placeholder image.
+
+    ``forward`` asserts that ``images[m]`` holds exactly ``present[m].sum()`` samples and that no
+    sample is a constant (e.g. all-zero) tensor; the mean of the per-modality logits is classified.
+    """
+
+    name = "tiny_missing"
+    accepts_missing = True
+
+    def forward(self, images, present=None):
+        assert present is not None, "an unaligned batch must come with present masks"
+        b = int(next(iter(present.values())).shape[0])
+        logits = torch.zeros(b, self.head.out_features, device=next(self.parameters()).device)
+        count = torch.zeros(b, 1, device=logits.device)
+        for m, x in images.items():
+            assert x.shape[0] == int(present[m].sum()), (m, x.shape, present[m])
+            flat = x.flatten(1)
+            assert bool((flat.amax(1) > flat.amin(1)).all()), f"a constant (placeholder) {m} image reached the model"
+            logits[present[m]] += self.head(self.drop(self.streams[m](x)))
+            count[present[m]] += 1
+        assert bool((count > 0).all()), "a sample with no image reached the model"
+        return {"logits": {"mean": logits / count}}
+
+    def loss(self, outputs, labels):
+        ce = F.cross_entropy(outputs["logits"]["mean"], labels)
+        return ce, {"ce": float(ce.detach())}
+
+
+class FieldMethod(TinyMethod):
+    """Declares per-sample fields (``yaw``, a ``Record.attrs`` value of synthetic RGBN300, and ``size``,
+    the decoded image sizes) and records what the engine hands it, in :attr:`calls` (class-level: the
+    engine builds the instance): ``("forward" | "embed", fields on the CPU)``."""
+
+    name = "tiny_fields"
+    sample_fields = ("yaw", "size")
+    calls: list = []
+
+    def _record(self, kind, images, fields):
+        cpu = {n: ({m: t.cpu() for m, t in v.items()} if isinstance(v, dict) else v.cpu())
+               for n, v in (fields or {}).items()}
+        FieldMethod.calls.append((kind, {m: x.shape[0] for m, x in images.items()}, cpu))
+
+    def forward(self, images, present=None, fields=None):
+        self._record("forward", images, fields)
+        return super().forward(images)
+
+    @torch.no_grad()
+    def embed(self, images, fields=None):
+        self._record("embed", images, fields)
+        return super().embed(images)

@@ -87,6 +87,9 @@ def test_spectrum_dominance_table_and_gallery(tmp_path):
     sub = spectrum_dominance(model, ds, max_samples=4, seed=1)
     assert len(sub) == 4 and sub.equals(spectrum_dominance(model, ds, max_samples=4, seed=1))
     fig = plot_dominance_gallery(model, ds, df, n=4)
+    from reidlab.analysis.figcheck import check_figure
+
+    check_figure(fig)
     assert len(fig.axes) == 2 * 4
     fig.savefig(tmp_path / "gallery.png")
 

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from reidlab.analysis import claims as C
+from reidlab.eval.chance import chance_ap_array, chance_rank_k
 from reidlab.methods.specs import Claim, TableRow, TableSpec
 
 
@@ -22,24 +23,24 @@ def _mc_ap(r: int, n: int, trials: int = 20000, seed: int = 0) -> float:
 
 @pytest.mark.parametrize("r,n", [(1, 1), (1, 10), (2, 10), (4, 40), (5, 5), (3, 200)])
 def test_chance_ap_matches_monte_carlo(r, n):
-    exact = C.chance_ap(r, n)
+    exact = chance_ap_array(r, n)
     assert exact == pytest.approx(_mc_ap(r, n), abs=0.01)
 
 
 def test_chance_ap_hand_cases():
-    assert C.chance_ap(1, 2) == pytest.approx(0.75)        # (1 + 1/2) / 2
-    assert C.chance_ap(2, 2) == pytest.approx(1.0)
-    assert C.chance_ap(1, 3) == pytest.approx((1 + 1 / 2 + 1 / 3) / 3)
-    np.testing.assert_allclose(C.chance_ap(np.array([1, 2]), np.array([2, 2])), [0.75, 1.0])
-    assert np.isnan(C.chance_ap(0, 5))
+    assert chance_ap_array(1, 2) == pytest.approx(0.75)        # (1 + 1/2) / 2
+    assert chance_ap_array(2, 2) == pytest.approx(1.0)
+    assert chance_ap_array(1, 3) == pytest.approx((1 + 1 / 2 + 1 / 3) / 3)
+    np.testing.assert_allclose(chance_ap_array(np.array([1, 2]), np.array([2, 2])), [0.75, 1.0])
+    assert np.isnan(chance_ap_array(0, 5))
     with pytest.raises(ValueError):
-        C.chance_ap(3, 2)
+        chance_ap_array(3, 2)
 
 
 def test_chance_rank_k():
-    assert C.chance_rank_k(1, 10, 1) == pytest.approx(0.1)
-    assert C.chance_rank_k(2, 4, 2) == pytest.approx(1 - 1 / 6)   # 1 - C(2,2)/C(4,2)
-    assert C.chance_rank_k(3, 4, 2) == pytest.approx(1.0)
+    assert chance_rank_k(1, 10, 1) == pytest.approx(0.1)
+    assert chance_rank_k(2, 4, 2) == pytest.approx(1 - 1 / 6)   # 1 - C(2,2)/C(4,2)
+    assert chance_rank_k(3, 4, 2) == pytest.approx(1.0)
 
 
 def _result(ap, n_pos=None, n_junk=None, n_gallery=10, query_split="query", keys="rgb"):
@@ -90,7 +91,7 @@ def test_ratio_and_above_chance():
     out = _Fake(res, n_boot=300).check_all([ratio, chance], progress=False).set_index("id")
     assert out.loc["r", "delta"] == pytest.approx(0.4 - 0.24)
     assert bool(out.loc["r", "holds"])
-    assert out.loc["c", "chance"] == pytest.approx(C.chance_ap(1, 40))
+    assert out.loc["c", "chance"] == pytest.approx(chance_ap_array(1, 40))
     assert bool(out.loc["c", "holds"])
 
 
@@ -152,8 +153,10 @@ def test_runner_summary_collects_claims(tmp_path):
          "verdict": "holds"}
     runs = [NotebookRun("03_modality_gap", "ok", 1.0, "o", {}, results={"claims": [c]}),
             NotebookRun("06_reproduce_tables", "ok", 1.0, "o", {}, results={"claims": [{**c, "id": "k.y"}]})]
+    runs.append(NotebookRun("07_x", "ok", 1.0, "o", {}, results={"claims": [{**c, "holds": None, "verdict": "not run"}]}))
     s = SuiteSummary("smoke", 0, str(tmp_path), runs)
     d = s.to_dict()
     assert [x["id"] for x in d["claims"]] == ["k.x", "k.y"]
+    assert d["claims"][0]["holds"] is True and d["claims"][0]["notebook"] == "03_modality_gap"  # not hidden
     md = summary_markdown(s)
     assert "k.x: A > B" in md and "[0.05, 0.15]" in md

@@ -38,7 +38,7 @@ class FakeEngine:
         run_dir.mkdir(parents=True)
         (run_dir / "config.json").write_text(json.dumps(cfg))
         res = pd.DataFrame([{"protocol": p, "mAP": self.score(cfg, p), "R1": self.score(cfg, p) + 0.2,
-                             "R5": 0.9, "R10": 0.95, "mINP": 0.1} for p in cfg["eval_protocols"]])
+                             "R5": 0.9, "R10": 0.95, "mINP": 0.1} for p in cfg.get("eval_protocols") or ("d/a", "d/b")])
         res.to_csv(run_dir / "results.csv", index=False)
         return SimpleNamespace(run_dir=run_dir, results=res, config=cfg)
 
@@ -58,8 +58,10 @@ def test_row_config_precedence(tmp_path: Path) -> None:
                    epochs=2, method_overrides={"x": 9, "y": 5}, method="ignored")
     assert d["method"] == "m1" and d["seed"] == 3 and d["epochs"] == 2
     assert d["method_overrides"] == {"x": 0, "y": 5}  # the row's switch wins, other keys merge
-    assert d["eval_protocols"] == ["d/a"]
-    assert row_config(SPEC, SPEC.rows[1], preset="smoke", seed=0, runs_dir=tmp_path)["eval_protocols"] == ["d/a", "d/b"]
+    # no eval_protocols: every protocol of the dataset is scored, so rows of several tables share one run
+    assert "eval_protocols" not in d
+    assert "eval_protocols" not in row_config(SPEC, SPEC.rows[0], preset="smoke", seed=3, runs_dir=tmp_path,
+                                              eval_protocols=["d/a"])
 
 
 def test_config_hash_ignores_paths_only() -> None:
@@ -160,3 +162,18 @@ def test_config_hash_is_canonical_for_defaults() -> None:
         {**base, "method_overrides": {"use_hsc": True, "use_caid": True}})
     assert config_hash({**base, "method_overrides": {}}) != config_hash(
         {**base, "method_overrides": {"use_hsc": False}})
+
+
+def test_same_configuration_in_two_tables_and_notebooks_is_one_run(tmp_path: Path) -> None:
+    """HAMNet Table 2's HAMNet row and Table 5's full model (switches equal to the defaults), and
+    notebook 05's hamnet, hash alike (one run)."""
+    from reidlab.engine.run_cache import _resolve
+    from reidlab.methods.specs import get_table
+
+    train = {"backbone": "resnet10t", "pretrained": False, "height": 32, "width": 64, "epochs": 1}
+    t2, t5 = get_table("hamnet_table2"), get_table("hamnet_table5")
+    h = [config_hash(_resolve(row_config(t, t.row(r), preset="smoke", seed=0, runs_dir=tmp_path, **train)))
+         for t, r in ((t2, "RGB-N HAMNet"), (t5, "+ L_hsc + L_caid"))]
+    nb05 = {"method": "hamnet", "dataset": "rgbn300", "preset": "smoke", "seed": 0, "modalities": ["rgb", "nir"], **train}
+    assert h[0] == h[1] == config_hash(_resolve(nb05))
+    assert h[0] != config_hash(_resolve({**nb05, "method": "msn"}))

@@ -99,12 +99,18 @@ def test_dataset_items_aligned(tmp_path):
     assert batch["present"]["nir"].dtype == torch.bool
 
 
-def test_dataset_unaligned_missing_modality_is_zero(tmp_path):
+def test_dataset_unaligned_item_has_no_placeholder(tmp_path):
+    from reidlab.data.torch_dataset import collate_batch
+
     data = load_dataset("hoss", make_hoss(tmp_path))
     ds = ReIDImageDataset(data.gallery, ("rgb", "sar"), build_transforms(16, 8, train=False))
     sar_item = ds[0]  # 0003_s02c2_SAR.tif
     assert sar_item["present"] == {"rgb": False, "sar": True}
-    assert torch.count_nonzero(sar_item["images"]["rgb"]) == 0 and sar_item["images"]["rgb"].shape == (3, 16, 8)
+    assert set(sar_item["images"]) == {"sar"} and sar_item["images"]["sar"].shape == (3, 16, 8)
+    batch = collate_batch([ds[i] for i in range(len(ds))])
+    for m in ("rgb", "sar"):  # images[m] stacks only the samples having m, present[m] marks them
+        assert batch["images"][m].shape[0] == int(batch["present"][m].sum()) > 0
+    assert not bool((batch["present"]["rgb"] & batch["present"]["sar"]).any())
     assert sar_item["label"] == sar_item["pid"] == 3  # relabel=False keeps pids
     only_rgb = ReIDImageDataset(data.gallery, ("rgb",), build_transforms(16, 8, train=False))
     assert len(only_rgb) == 1 and only_rgb.dropped_no_modality == 1
@@ -127,3 +133,21 @@ def test_dataset_corrupt_image_raises_or_is_skipped(tmp_path):
 def test_dataset_rejects_unknown_modality(tmp_path):
     with pytest.raises(ValueError, match="subset"):
         ReIDImageDataset([], ("rgb", "depth"), build_transforms(16, 8, train=False))
+
+
+def test_hamnet_and_kamenou_augment_with_crop_and_flip_but_no_erasing():
+    """Both papers state random crop + flip only: the method config turns random erasing off,
+    a config may turn it back on, and the engine's resolved transform reaches build_transforms."""
+    from reidlab.data.transforms import build_transforms
+    from reidlab.engine.config import TrainConfig, resolve_config
+
+    for method in ("hamnet", "kamenou", "msn"):
+        cfg = resolve_config(TrainConfig(method=method))
+        assert cfg.transform == {"erase_p": 0.0}, method
+        tf = build_transforms(cfg.height, cfg.width, train=True, **cfg.transform)
+        assert tf.erase_p == 0.0 and tf.flip_p == 0.5 and tf.pad > 0  # crop + flip, no erasing
+    cfg = resolve_config(TrainConfig(method="kamenou", transform={"erase_p": 0.5, "pad": 4}))
+    assert cfg.transform == {"erase_p": 0.5, "pad": 4}
+    assert build_transforms(32, 64, train=True, **cfg.transform).erase_p == 0.5
+    # a method without transform settings keeps build_transforms' own defaults
+    assert resolve_config(TrainConfig(method="_engine_dummy:TinyMethod", backbone="none")).transform == {}

@@ -111,13 +111,39 @@ def test_run_record_and_extract_cli(root, tmp_path):
     assert (h["images_per_s"] > 0).all()
     assert isinstance(h["eval"].iloc[0], list) and h["eval"].iloc[0][0]["protocol"] == "rgbn300/rgb-nir"
     assert run.results["protocol"].tolist() == ["rgbn300/rgb-nir"]
-    assert 0 < run.results["mAP"].iloc[0] <= 100
+    assert 0 < run.results["mAP"].iloc[0] <= 1  # a fraction, not a percentage
     # the saved model reproduces the saved features
     out = tmp_path / "q.npz"
     assert main(["extract", str(d), "--split", "query", "--out", str(out)]) == 0
     fs, saved = FeatureSet.load(out), run.load_features()
     assert fs["query"].keys == ["fused:rgb+nir", "nir", "rgb"]
     np.testing.assert_allclose(fs["query"].feats, saved["query"].feats, rtol=1e-5, atol=1e-6)
+
+
+def test_reload_resume_and_extract_never_fetch_pretrained(root, tmp_path):
+    """load_run, --resume and `reidlab extract` build the network with pretrained=False: the weights file
+    a run started from may be gone (or the ImageNet download offline) and the checkpoint still loads."""
+    from reidlab.cli import main
+
+    cfg = TrainConfig(method="one_stream", dataset="rgbn300", root=str(root), modalities=["rgb"],
+                      backbone="resnet10t", pretrained=False, height=32, width=64, P=4, K=2, epochs=1,
+                      warmup_epochs=0, milestones=[], seed=0, out_dir=str(tmp_path), run_name="pt",
+                      eval_protocols=["rgbn300/rgb"], final_eval=False)
+    run = train(cfg, progress=False)
+    cfg_path = run.run_dir / "config.yaml"
+    gone = tmp_path / "gone.pth"  # as if the run had started from a weights file deleted since
+    cfg_path.write_text(cfg_path.read_text().replace("pretrained: false", f"pretrained: {gone}"))
+    assert load_config(cfg_path).pretrained == str(gone)
+    from reidlab.methods import PretrainedWeightsError, create_backbone
+    with pytest.raises(PretrainedWeightsError):  # what a rebuild with the config's `pretrained` would do
+        create_backbone("resnet10t", pretrained=gone)
+    model = load_run(run.run_dir).load_model()
+    saved = load_checkpoint(run.run_dir)["model"]
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, saved[k]), k
+    assert main(["extract", str(run.run_dir), "--split", "query", "--out", str(tmp_path / "q.npz")]) == 0
+    resumed = train(None, ["epochs=2"], resume=run.run_dir, progress=False)
+    assert resumed.history["epoch"].tolist() == [1, 2]
 
 
 def test_extract_unaligned_rows(root):
@@ -161,3 +187,37 @@ def load_run_steps(root):
     from reidlab.data.samplers import PKSampler
 
     return list(PKSampler([r.pid for r in load_dataset("rgbn300", root).train], 2, 2, seed=0))
+
+
+def test_custom_training_step_two_updates(root, tmp_path):
+    """A method's own ``training_step`` may step the optimiser twice per batch via the StepContext."""
+    one = train(_cfg(root, tmp_path, run_name="one", epochs=1, final_eval=False), progress=False)
+    two = train(_cfg(root, tmp_path, run_name="two", epochs=1, final_eval=False,
+                     method="_engine_dummy:TwoStepMethod"), progress=False)
+    steps = int(two.history["steps"].iloc[0])
+    ckpt = load_checkpoint(two.run_dir)
+    assert int(ckpt["model"]["updates"]) == 2 * steps
+    # Adam counts its own steps: the params of the first modality got both updates per batch (those
+    # of the second only the first update: no grad in the second), the default step makes one per batch
+    adam_steps = {int(s["step"]) for s in ckpt["optimizer"]["state"].values()}
+    assert adam_steps == {steps, 2 * steps}
+    assert {int(s["step"]) for s in load_checkpoint(one.run_dir)["optimizer"]["state"].values()} == {steps}
+
+
+@pytest.mark.parametrize("layout", ["hoss", "ucmveid"])
+def test_unaligned_training_sees_no_placeholder(synth_root, tmp_path, layout):
+    """Unaligned data: a method gets only real images (+ present masks); one without accepts_missing is refused."""
+    from reidlab.data import load_dataset
+
+    r = synth_root(layout)
+    data = load_dataset(layout, r)
+    assert not data.aligned and len(data.modalities) > 1
+    cfg = _cfg(r, tmp_path, dataset=layout, run_name=f"miss-{layout}", epochs=1, final_eval=False,
+               method="_engine_dummy:MissingAwareMethod", warmup_epochs=0, milestones=[], eval_protocols=[],
+               eval_every=0)
+    run = train(cfg, progress=False)
+    assert int(run.history["steps"].iloc[0]) > 0
+    assert run.record["feature_norm"] == "none"
+    with pytest.raises(ValueError, match=rf"accepts_missing=False.*{layout}"):
+        train(_cfg(r, tmp_path, dataset=layout, run_name=f"refuse-{layout}", epochs=1, final_eval=False,
+                   warmup_epochs=0, milestones=[]), progress=False)

@@ -72,6 +72,41 @@ def test_ranked_list_loss_by_hand():
     assert ranked_list_loss(RLL_X, RLL_Y, normalize=False, lambda_r=1.0).item() == pytest.approx(0.57416339, abs=1e-5)
 
 
+def test_ranked_list_loss_paper_form_by_hand():
+    # Kamenou eq. 2-4: per anchor unweighted L_P + L_N (no T_n weighting, no lambda_r), mean over anchors.
+    # anchor 0: 0.2 + 0.7 = 0.9; anchor 1: 0.2 + (0.7 + 0.2) / 2 = 0.65; anchor 2: 0.7 + 0.7 = 1.4;
+    # anchor 3: 0.7 + 0.2 = 0.9 -> mean 3.85 / 4 = 0.9625
+    got = ranked_list_loss(RLL_X, RLL_Y, normalize=False, form="paper")
+    assert got.item() == pytest.approx(0.9625, abs=1e-5)
+    # t_n and lambda_r belong to the RLL code's form: the paper form ignores them
+    assert ranked_list_loss(RLL_X, RLL_Y, normalize=False, form="paper", t_n=10.0, lambda_r=0.9).item() == \
+        pytest.approx(0.9625, abs=1e-5)
+    with pytest.raises(ValueError, match="form"):
+        ranked_list_loss(RLL_X, RLL_Y, form="weighted")
+
+
+def test_cross_modal_rll_paper_and_code_forms_by_hand():
+    # labels 0 0 1 1, 1-D, not normalised, margin 0.4, alpha 1.2; positives exclude the aligned partner
+    a = torch.tensor([[0.0], [0.2], [0.5], [3.0]])
+    b = torch.tensor([[0.1], [0.3], [0.9], [3.0]])
+    y = torch.tensor([0, 0, 1, 1])
+    # anchors a: a0 neg b2 gap 0.3 -> L_N 0.3; a1 neg b2 gap 0.5; a2 pos b3 gap 1.7, negs b0 gap 0.8, b1 gap 1.0;
+    #            a3 pos b2 gap 1.3
+    # anchors b: b0 neg a2 gap 0.8; b1 neg a2 gap 1.0; b2 pos a3 gap 1.3, negs a0 gap 0.3, a1 gap 0.5;
+    #            b3 pos a2 gap 1.7
+    # paper (eq. 7-11): a: 0.3 + 0.5 + (1.7 + 0.9) + 1.3 = 4.7; b: 0.8 + 1.0 + (1.3 + 0.4) + 1.7 = 5.2
+    #   -> 4.7 / 4 + 5.2 / 4 = 2.475
+    got = cross_modal_ranked_list_loss(a, b, y, normalize=False, form="paper")
+    assert got.item() == pytest.approx(2.475, abs=1e-5)
+    # RLL code: 0.5 L_P + 0.5 L_N, negatives weighted exp(10 gap). a2: L_N = (0.8 e^8 + e^10) / (e^8 + e^10)
+    #   = 1 - c, c = 0.2 / (1 + e^2); b2: L_N = (0.3 e^3 + 0.5 e^5) / (e^3 + e^5) = 0.5 - c.
+    #   a: 0.15 + 0.25 + (0.85 + 0.5 - 0.5c) + 0.65 = 2.4 - 0.5c; b: 0.4 + 0.5 + (0.65 + 0.25 - 0.5c) + 0.85
+    #   = 2.65 - 0.5c -> (5.05 - c) / 4
+    c = 0.2 / (1 + math.exp(2))
+    got = cross_modal_ranked_list_loss(a, b, y, normalize=False, form="rll_code")
+    assert got.item() == pytest.approx((5.05 - c) / 4, abs=1e-5)
+
+
 def test_ranked_list_loss_normalises_and_is_zero_when_separated():
     g = torch.Generator().manual_seed(1)
     x = torch.randn(8, 5, generator=g)

@@ -125,7 +125,7 @@ def test_default_config_is_the_papers():
 
     h = default_config("hamnet")
     assert (h["hsc_weight"], h["hsc_form"], h["use_hsc"], h["use_caid"]) == (0.001, "paper", True, True)
-    assert (h["epochs"], h["warmup_epochs"], h["warmup_start_lr"], h["optimizer"]) == (120, 10, 3.5e-5, "adam")
+    assert (h["epochs"], h["warmup_epochs"], h["warmup_factor"], h["optimizer"]) == (120, 10, 0.1, "adam")
     assert h["backbone"] == "resnet50" and h["lr"] == 3.5e-4 and h["milestones"] == [40, 70]
     with pytest.raises(ValueError, match=">= 2 modalities"):
         create_method("hamnet", 4, ("rgb",), **TINY)
@@ -141,3 +141,34 @@ def test_three_streams(make_batch):
     assert torch.isfinite(total) and {"hsc", "caid"} <= set(parts) and out["alpha"].shape == (8, 4, 3)
     assert set(model.class_logits(out)) == set(mods)
     assert set(model.eval().embed(images)) == set(model.embedding_keys()) == {*mods, fused_key(mods)}
+
+
+def test_class_aware_test_embedding_reaches_the_method_fusion_protocol(synth_root):
+    """HAMNet's default fused row is the class-aware embedding; ``rgbn300/rgb-nir-method`` scores it,
+    ``rgbn300/rgb-nir`` the paper's sum of the per-modality rows."""
+    import numpy as np
+
+    from reidlab.data import load_dataset
+    from reidlab.data.transforms import build_transforms
+    from reidlab.engine.extract import extract_features
+    from reidlab.eval import evaluate, get_protocol
+
+    assert get_protocol("rgbn300/rgb-nir-method").fusion == "method"
+    torch.manual_seed(0)
+    model = create_method("hamnet", 4, ("rgb", "nir"), **TINY)
+    assert model.config["embed_weighting"] == "class_aware"
+    data = load_dataset("rgbn300", synth_root("rgbn300"))
+    fs = extract_features(model, data, ["query", "gallery"], build_transforms(64, 32, train=False), progress=False)
+    q = fs["query"]
+    rec_f, fused = q.rows(fused_key(("rgb", "nir")))
+    rec_r, rgb = q.rows("rgb")
+    rec_n, nir = q.rows("nir")
+    assert (rec_f == rec_r).all() and (rec_f == rec_n).all()
+    assert not np.allclose(fused, rgb + nir, atol=1e-4)  # not the plain sum ...
+    # ... but a per-record convex combination of the stream features with weights mean_c alpha_c^j in (0, 1)
+    w = np.linalg.lstsq(np.stack([rgb[0], nir[0]], 1), fused[0], rcond=None)[0]
+    assert w.sum() == pytest.approx(1.0, abs=1e-3) and (w > 0).all()
+    m = evaluate(fs, "rgbn300/rgb-nir-method", n_boot=0)
+    s = evaluate(fs, "rgbn300/rgb-nir", n_boot=0)
+    assert set(m.per_query["key"]) == {"fused:rgb+nir"} and m.summary["fusion"] == "method"
+    assert s.summary["fusion"] == "sum"

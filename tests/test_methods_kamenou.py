@@ -23,13 +23,22 @@ def test_loss_is_eq12_of_its_terms(make_batch):
     total, parts = model.loss(out, labels)
     v_r, t_r, v_e, t_e = out["bn_feat"]["rgb"], out["bn_feat"]["tir"], out["embedding"]["rgb"], out["embedding"]["tir"]
     cls = cross_entropy_ls(out["logits"]["rgb"], labels, 0.1) + cross_entropy_ls(out["logits"]["tir"], labels, 0.1)
-    rll = ranked_list_loss(v_e, labels) + ranked_list_loss(t_e, labels)
+    # default: the paper's RLL form (eq. 2-4, 11: unweighted L_P + L_N)
+    rll = ranked_list_loss(v_e, labels, form="paper") + ranked_list_loss(t_e, labels, form="paper")
     cos = cosine_alignment_loss(v_r, t_r)
-    cd = cross_modal_ranked_list_loss(v_e, t_e, labels)
+    cd = cross_modal_ranked_list_loss(v_e, t_e, labels, form="paper")
     assert parts == pytest.approx({"cls": cls.item(), "rll": rll.item(), "cos": cos.item(), "cd_rll": cd.item()},
                                   rel=1e-5)
     # L = (1 - 0.5)(L_cls + L_rll) + 0.5 L_cos + 3.0 L_cd-rll
     assert total.item() == pytest.approx(0.5 * (cls + rll).item() + 0.5 * cos.item() + 3.0 * cd.item(), rel=1e-5)
+    # option: the RLL authors' weighted form (T_n = 10, (1 - lambda_r) L_P + lambda_r L_N)
+    model.config["rll_form"] = "rll_code"
+    _, parts_code = model.loss(out, labels)
+    rll_code = ranked_list_loss(v_e, labels) + ranked_list_loss(t_e, labels)
+    cd_code = cross_modal_ranked_list_loss(v_e, t_e, labels)
+    assert parts_code["rll"] == pytest.approx(rll_code.item(), rel=1e-5)
+    assert parts_code["cd_rll"] == pytest.approx(cd_code.item(), rel=1e-5)
+    assert parts_code["rll"] != pytest.approx(parts["rll"], rel=1e-3)
 
 
 def test_table_i_rows_switch_parts_and_embedding(make_batch):

@@ -96,11 +96,21 @@ def _untrained_map(cfg: TrainConfig, protocol: str) -> float:
     return float(table["mAP"].iloc[0])
 
 
-@pytest.mark.parametrize("method", METHODS)
+# Measured failures, kept visible (strict xfail: the test fails the day the method starts learning here,
+# so the marker must then be removed).
+KNOWN_NOT_LEARNING = {
+    # hwdnet on synthetic UCM-VeID at smoke size is at the margin and depends on the thread count: gain
+    # +0.035 (make test, 1 thread per worker) vs +0.008 (2 threads) vs -0.001 before generator v2. Not
+    # strict, so NOT a verified learner: issue 10 stays open until it learns with a clear margin.
+    "hwdnet": "synthetic UCM-VeID at smoke size: gain over untrained +0.008..+0.035, thread-dependent (margin 0.03)",
+                      # porsche's smoke set-up trains one epoch (two optimiser steps per batch are costly on
+                      # the CPU), so the loss cannot be seen to fall: learning is NOT verified here (issue 12)
+                      "porsche": "smoke set-up trains 1 epoch: loss history has one value; learning not verified"}
+
+
+@pytest.mark.parametrize("method", [pytest.param(m, marks=pytest.mark.xfail(strict=m != "hwdnet", reason=KNOWN_NOT_LEARNING[m]))
+                                    if m in KNOWN_NOT_LEARNING else m for m in METHODS])
 def test_trained_beats_untrained(method, synth_root, tmp_path):
-    why = smoke_setup(method).get("learn_xfail")
-    if why:  # a method whose smoke set-up states, with its measurements, that it does not learn here
-        pytest.xfail(f"{method}: {why}")
     ds, _, proto, _ = _setup(method)
     root = synth_root(ds, preset="smoke", seed=0, **SYNTH)  # cached per session: methods share it
     cfg = _cfg(method, root, tmp_path)
@@ -136,3 +146,26 @@ def test_baseline_is_the_engines_initial_model(method, synth_root, tmp_path):
     assert set(model.state_dict()) == set(saved)
     for name, p in params.items():
         assert torch.equal(p, saved[name]), f"{method}: {name} differs from the engine's initial weights"
+
+
+# Kamenou's cross-modal lesson at the smoke preset: Baseline + FC_e + L_cos (no L_cd-rll) trained from
+# scratch must match vehicles across modalities (V->I) better than its untrained copy. Measured at seed 0,
+# 6 epochs (~30 s on one thread): 0.181 vs untrained 0.075 mAP (+0.106). With the default L_cd-rll
+# (w = 3) the gains were smaller: +0.030, +0.054, +0.023 at seeds 0, 1, 2.
+CROSS_MARGIN = 0.03
+
+
+def test_kamenou_cross_modal_beats_untrained(synth_root, tmp_path):
+    proto = "rgbn300/rgb2nir"
+    root = synth_root("rgbn300", preset="smoke", seed=0, **SYNTH)
+    cfg = _cfg("kamenou", root, tmp_path,
+               method_overrides={"lambda_cos": 0.5, "use_fc_e": True, "cd_rll_weight": 0.0},
+               eval_protocols=[proto])
+    run = train(cfg, progress=False)
+    res = run.results.set_index("protocol")
+    trained = float(res.loc[proto, "mAP"])
+    untrained = _untrained_map(cfg, proto)
+    print(f"\nkamenou {proto}: trained mAP {trained:.4f} vs untrained {untrained:.4f} "
+          f"(gain {trained - untrained:+.4f})")
+    assert trained > untrained + CROSS_MARGIN, (
+        f"kamenou V->I: trained mAP {trained:.4f} does not beat the untrained copy's {untrained:.4f} by {CROSS_MARGIN}")

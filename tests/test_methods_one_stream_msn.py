@@ -49,10 +49,8 @@ def test_msn_sums_stream_losses_and_features(make_batch):
     assert parts["id_rgb"] == pytest.approx(ce["rgb"], rel=1e-6)
     assert parts["id_nir"] == pytest.approx(ce["nir"], rel=1e-6)
     assert total.item() == pytest.approx(ce["rgb"] + ce["nir"], rel=1e-6)
-    # streams are not shared
+    # streams are not shared (their initialisation: test_stream_init_random_without_checkpoint_same_with_one)
     assert model.streams["rgb"].backbone is not model.streams["nir"].backbone
-    assert not torch.equal(model.streams["rgb"].backbone.body.conv1[0].weight,
-                           model.streams["nir"].backbone.body.conv1[0].weight)
     model.eval()
     emb = model.embed(images)
     assert torch.allclose(emb[fused_key(("rgb", "nir"))], emb["rgb"] + emb["nir"], atol=1e-6)
@@ -66,3 +64,34 @@ def test_modality_counts():
         create_method("one_stream", 4, ("rgb", "nir"), **TINY)
     with pytest.raises(ValueError, match=">= 2 modalities"):
         create_method("msn", 4, ("rgb",), **TINY)
+
+
+def _stream_bodies(model) -> dict:
+    """The timm body of each stream of msn / hamnet (IDEStream.backbone) or kamenou (Backbone)."""
+    return {m: getattr(st, "backbone", st).body for m, st in model.streams.items()}
+
+
+@pytest.mark.parametrize("method", ["msn", "hamnet", "kamenou"])
+def test_stream_init_random_without_checkpoint_same_with_one(method, tmp_path):
+    """pretrained=False: each stream is its own random init. A checkpoint (here a .safetensors file):
+    every stream starts from exactly its weights, as the papers start every stream from ImageNet."""
+    from safetensors.torch import save_file
+
+    from reidlab.methods import create_backbone
+
+    torch.manual_seed(0)
+    model = create_method(method, 4, ("rgb", "nir"), **TINY)
+    a, b = _stream_bodies(model).values()
+    assert a is not b
+    assert not torch.equal(a.conv1[0].weight, b.conv1[0].weight)
+    torch.manual_seed(123)
+    ref = create_backbone("tiny", pretrained=False).body.state_dict()
+    path = tmp_path / "w.safetensors"
+    save_file({k: v.contiguous() for k, v in ref.items()}, str(path))
+    torch.manual_seed(0)
+    model = create_method(method, 4, ("rgb", "nir"), backbone="tiny", pretrained=str(path))
+    bodies = _stream_bodies(model)
+    for m, body in bodies.items():
+        for k, v in body.state_dict().items():
+            assert torch.equal(v, ref[k]), (method, m, k)
+    assert bodies["rgb"] is not bodies["nir"]  # same start, still two unshared streams

@@ -33,6 +33,8 @@ def test_default_config_is_the_papers_setup():
                                                                                        True, True)
     assert (c["P"], c["K"], c["height"], c["width"], c["optimizer"], c["lr"]) == (8, 4, 256, 128, "sgd", 5e-4)
     assert (c["drop_path"], c["optical_size_scale"], c["triplet_soft"], c["test_feature"]) == (0.1, 0.75, True, "before")
+    assert (c["weight_decay"], c["momentum"], c["warmup_epochs"], c["warmup_factor"], c["epochs"]) == (1e-4, 0.9, 5, 0.01, 200)
+    assert TransOSS.sample_fields == ("size",)
 
 
 def test_vit_b16_shapes_match_the_public_model():
@@ -48,7 +50,7 @@ def test_vit_b16_shapes_match_the_public_model():
 def test_unaligned_forward_loss_embed_and_gradients():
     m = _model()
     images, present, sizes, labels = _unaligned()
-    out = m(images, present, sizes)
+    out = m(images, present, fields={"size": sizes})
     assert out["feat"]["rgb"].shape == (4, 64) and out["logits"]["sar"].shape == (4, 4)
     assert out["pos"]["sar"].tolist() == [1, 3, 5, 7]
     total, parts = m.loss(out, labels)
@@ -60,38 +62,22 @@ def test_unaligned_forward_loss_embed_and_gradients():
         assert g is not None and g.abs().sum() > 0, name
     assert set(m.class_logits(out)) == {"rgb", "sar"}
     m.eval()
-    emb = m.embed(images, sizes)
+    emb = m.embed(images, fields={"size": sizes})
     assert emb["rgb"].shape == (4, 64) and not emb["rgb"].requires_grad
     assert m.embedding_keys() == ("rgb", "sar") and m.feature_norm == "l2" and m.accepts_missing
-
-
-def test_full_batch_rows_with_present_mask_drop_placeholders():
-    """A loader that still sends B rows per modality: only present rows are embedded."""
-    m = _model().eval()
-    images, present, sizes, _ = _unaligned()
-    full = {k: torch.full((B, 3, H, W), 1e6) for k in images}  # placeholders would blow the features up
-    fsz = {k: torch.zeros(B, 2) for k in images}
-    for k in images:
-        full[k][present[k]] = images[k]
-        fsz[k][present[k]] = sizes[k]
-    a = m.embed(images, sizes)
-    b = m.embed(full, fsz, present)
-    for k in images:
-        assert b[k].shape == (B, 64) and (b[k][~present[k]] == 0).all()
-        assert torch.allclose(b[k][present[k]], a[k], atol=1e-5)
 
 
 def test_routing_each_sample_through_its_tokenizer():
     m = _model().eval()
     images, present, sizes, _ = _unaligned()
-    before = m.embed(images, sizes)
+    before = m.embed(images, fields={"size": sizes})
     with torch.no_grad():
         m.vit.patch_embed_sar.proj.bias.add_(torch.linspace(-2, 2, 64))  # change only the SAR tokenizer
-    after = m.embed(images, sizes)
+    after = m.embed(images, fields={"size": sizes})
     assert torch.allclose(before["rgb"], after["rgb"], atol=1e-6)
     assert not torch.allclose(before["sar"], after["sar"], atol=1e-3)
     # a mixed batch gives the same features as each sample alone (no cross-talk through routing)
-    alone = m.embed({"sar": images["sar"][:1]}, {"sar": sizes["sar"][:1]})
+    alone = m.embed({"sar": images["sar"][:1]}, fields={"size": {"sar": sizes["sar"][:1]}})
     assert torch.allclose(alone["sar"][0], after["sar"][0], atol=1e-5)
     shared = _model(dual_tokenizer=False)
     assert shared.vit.patch_embed_sar is None
@@ -100,14 +86,14 @@ def test_routing_each_sample_through_its_tokenizer():
 def test_mie_and_sse_switches():
     images, present, sizes, _ = _unaligned()
     m = _model().eval()
-    e1 = m.embed(images, sizes)
-    e2 = m.embed(images, {k: v * 2 for k, v in sizes.items()})
+    e1 = m.embed(images, fields={"size": sizes})
+    e2 = m.embed(images, fields={"size": {k: v * 2 for k, v in sizes.items()}})
     assert not torch.allclose(e1["rgb"], e2["rgb"], atol=1e-4)  # the size token matters
     with pytest.raises(ValueError, match="original sizes"):
         m.embed(images)
     no_sse = _model(sse=False).eval()
     assert no_sse.vit.sse_embed is None
-    f1, f2 = no_sse.embed(images), no_sse.embed(images, {k: v * 2 for k, v in sizes.items()})
+    f1, f2 = no_sse.embed(images), no_sse.embed(images, fields={"size": {k: v * 2 for k, v in sizes.items()}})
     assert torch.allclose(f1["rgb"], f2["rgb"])
     no_mie = _model(mie=False)
     assert no_mie.vit.mie_embed is None and "vit.mie_embed" not in no_mie.state_dict()
@@ -137,7 +123,7 @@ def test_bad_modalities_and_image_size():
     with pytest.raises(KeyError, match="needs modality 'rgb' or 'sar'"):
         m.embed({"nir": torch.randn(2, 3, 64, 32)})
     # another input size: tokens on its own grid, position embedding resized (no error, finite)
-    e = m.embed({"rgb": torch.randn(2, 3, 96, 48)}, {"rgb": torch.ones(2, 2) * 50})
+    e = m.embed({"rgb": torch.randn(2, 3, 96, 48)}, fields={"size": {"rgb": torch.ones(2, 2) * 50}})
     assert e["rgb"].shape == (2, 64) and torch.isfinite(e["rgb"]).all()
 
 

@@ -25,7 +25,7 @@ def test_nb01_runs(layout, tmp_path):
     import nbformat
     import papermill as pm
 
-    from reidlab import stats
+    from reidlab.data import stats
     from reidlab.data import load_dataset
     from reidlab.data.synth import ensure_synthetic
 

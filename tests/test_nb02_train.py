@@ -26,7 +26,7 @@ def test_nb02_runs(tmp_path, synth_root):
     out = tmp_path / "02_out.ipynb"
     pm.execute_notebook(str(NB), str(out), kernel_name="python3", cwd=str(tmp_path), progress_bar=False,
                         parameters=dict(method="one_stream", modalities=["rgb"], root=str(root), epochs=2,
-                                        P=4, K=2, out_dir=str(tmp_path / "runs"),
+                                        P=4, K=2, out_dir=str(tmp_path / "nb02"), runs_dir=str(tmp_path / "runs"),
                                         extra={"warmup_epochs": 1, "milestones": [1],
                                                "eval_protocols": ["rgbn300/rgb"]}))
     nb = json.loads(out.read_text())

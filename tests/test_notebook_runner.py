@@ -158,3 +158,23 @@ def test_cli_exit_code(suite: Path, tmp_path: Path) -> None:
                              "--out", str(tmp_path / "o2")])
     assert bad.func(bad) == 1
     assert "02_broken" in summary_markdown(run_notebooks(tmp_path / "o3", notebooks_dir=suite, only=["02"]))
+
+
+def test_prepare_times_data_and_pretraining(tmp_path, monkeypatch):
+    """The suite's preparation is timed per part and shown in summary.md (data, pre-training, notebooks)."""
+    import reidlab.data.synth as synth
+    import reidlab.engine.pretrain as pre
+    from reidlab.notebooks.runner import NotebookRun, SuiteSummary, prepare, summary_markdown
+
+    seen = []
+    monkeypatch.setattr(synth, "ensure_synthetic", lambda ds, **kw: seen.append(("data", ds, kw["preset"])) or tmp_path)
+    monkeypatch.setattr(pre, "ensure_pretrained", lambda bb, s, **kw: seen.append(("pre", bb, s)) or tmp_path / "w.pth")
+    params = {"common": {"train": {"backbone": "resnet10t", "pretrained": "synth:smoke"}},
+              "06_reproduce_tables": {"dataset": "hoss"}}
+    parts = prepare(params, "smoke")
+    assert [s[:2] for s in seen] == [("data", "rgbn300"), ("data", "hoss"), ("pre", "resnet10t")]
+    assert len(parts) == 3 and all(p["seconds"] >= 0 for p in parts)
+    assert prepare({"common": {"train": {"pretrained": False}}}, "smoke") and len(seen) == 4  # no pre-training
+    s = SuiteSummary("smoke", 0, str(tmp_path), [NotebookRun("01_x", "ok", 2.0, "o", {})], parts=parts)
+    md = summary_markdown(s)
+    assert "## Time per part" in md and "pre-training: resnet10t" in md and "notebook 01_x" in md and "**total**" in md

@@ -68,3 +68,10 @@ def test_whole_suite_at_smoke_runs_and_is_reproducible(tmp_path: Path) -> None:
                 "05_ranked_lists/ranked_lists.png", "06_reproduce_tables/hamnet_table2.csv"):
         assert (outs[0] / rel).stat().st_size > 0, rel
     assert "06_reproduce_tables" in (outs[0] / "summary.md").read_text()
+    # every figure a notebook saves is laid out for reading: size, not blank, no wide blank bands
+    from reidlab.analysis.figcheck import png_problems
+
+    pngs = sorted(outs[0].rglob("*.png"))
+    assert pngs
+    bad = {str(p.relative_to(outs[0])): png_problems(p) for p in pngs}
+    assert not {k: v for k, v in bad.items() if v}, bad

@@ -1,4 +1,4 @@
-"""reidlab.stats on hand-made data (exact counts known) and on the synthetic layouts."""
+"""reidlab.data.stats on hand-made data (exact counts known) and on the synthetic layouts."""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +9,7 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
-from reidlab import stats
+from reidlab.data import stats
 from reidlab.data.records import ImageRef, Record, ReIDData
 
 

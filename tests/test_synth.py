@@ -157,13 +157,25 @@ def test_bad_knobs_raise(tmp_path):
 
 
 # ------------------------------------------------------------------ properties
-def test_identities_fine_grained_and_nir_independent_of_colour():
+def test_identities_fine_grained_and_nir_partly_predictable_from_pigment():
     ids = [sample_vehicle(0, pid) for pid in range(1, 301)]
     combos = {(v.type, v.colour) for v in ids}
     assert len(combos) < 150  # many IDs share type and colour
+    colour = np.array([v.colour for v in ids])
     lum = np.array([np.dot(COLOURS[v.colour], [0.299, 0.587, 0.114]) for v in ids])
     nir = np.array([v.nir_paint for v in ids])
-    assert abs(np.corrcoef(lum, nir)[0, 1]) < 0.2  # colour cannot be read back from NIR
+    # partly predictable: carbon-black paints are darker in NIR than white ones ...
+    assert nir[colour == "black"].mean() < nir[colour == "white"].mean() - 0.15
+    # ... but NIR is not a function of colour: the colour class explains well under all of its variance
+    means = {c: nir[colour == c].mean() for c in set(colour)}
+    resid = nir - np.array([means[c] for c in colour])
+    assert (resid**2).sum() / ((nir - nir.mean()) ** 2).sum() > 0.3
+    assert min(nir[colour == c].std() for c in ("white", "black", "silver")) > 0.07
+    # with the knob at 0 NIR is independent of colour (generator version 1)
+    nir0 = np.array([sample_vehicle(0, pid, nir_paint_predictability=0.0).nir_paint for pid in range(1, 301)])
+    assert abs(np.corrcoef(lum, nir0)[0, 1]) < 0.2  # colour cannot be read back from NIR
+    with pytest.raises(ValueError, match="nir_paint_predictability"):
+        sample_vehicle(0, 1, nir_paint_predictability=1.0)
 
 
 def test_average_precision_hand_computed():

@@ -14,7 +14,6 @@
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -130,7 +129,8 @@ def spectrum_dominance(model: nn.Module, dataset: torch.utils.data.Dataset, reco
     if records is None:
         records = getattr(dataset, "records", None)
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, positions.tolist()),
-                                         batch_size=batch_size, shuffle=False, num_workers=0)
+                                         batch_size=batch_size, shuffle=False, num_workers=0,
+                                         collate_fn=getattr(dataset, "collate", None))
     model = model.to(device)
     rows: list[dict[str, Any]] = []
     start = 0
@@ -147,41 +147,10 @@ def spectrum_dominance(model: nn.Module, dataset: torch.utils.data.Dataset, reco
             row["dominant"] = out["modalities"][int(a.argmax())]
             if records is not None:
                 rec = records[row["position"] if by_position else row["index"]]
-                rec_attrs = getattr(rec, "attrs", {}) or {}
-                row.update({k: rec_attrs.get(k) for k in attrs})
+                row.update({k: rec.attrs.get(k) for k in attrs})
             rows.append(row)
         start += len(out["class_idx"])
     return pd.DataFrame(rows)
-
-
-def _sidecar_attrs(records: Sequence[Any], root: Path) -> list[Any]:
-    """Records with ``attributes.csv`` merged in when the loader left ``attrs`` empty.
-
-    Looks in ``root`` and its parent (the synthetic generator writes the sidecar next to the
-    layout folder); ``file`` is relative to the CSV's folder. Records already carrying
-    attributes, or with no sidecar found, are returned unchanged.
-    """
-    import dataclasses
-    import logging
-
-    if not records or any(r.attrs for r in records):
-        return list(records)
-    for folder in (root, root.parent):
-        csv = folder / "attributes.csv"
-        if csv.exists():
-            table = pd.read_csv(csv)
-            if "file" not in table.columns:
-                raise ValueError(f"{csv}: no 'file' column; the sidecar must name each image relative to its folder")
-            by_file = {str((folder / f).resolve()): row for f, row in
-                       zip(table["file"], table.drop(columns="file").to_dict("records"))}
-            out = []
-            for r in records:
-                ref = next(iter(r.images.values()))
-                out.append(dataclasses.replace(r, attrs=by_file.get(str(Path(ref.path).resolve()), {})))
-            logging.getLogger(__name__).info("attributes merged from %s (%d of %d records matched)", csv,
-                                             sum(bool(r.attrs) for r in out), len(out))
-            return out
-    return list(records)
 
 
 def run_dataset(run: Any, split: str = "train") -> torch.utils.data.Dataset:
@@ -189,18 +158,17 @@ def run_dataset(run: Any, split: str = "train") -> torch.utils.data.Dataset:
 
     ``run``: a :class:`reidlab.engine.runs.Run`. Uses the run's dataset, modalities and input
     size; ``split == "train"`` relabels pids to the classifier's classes (same mapping as the
-    engine), so ``item["label"]`` is a valid CAM class. Record attributes come from the
-    loader or, when it left them empty, from the ``attributes.csv`` sidecar.
+    engine), so ``item["label"]`` is a valid CAM class. Record attributes are the loader's
+    (:func:`reidlab.data.load_dataset` merges the ``attributes.csv`` sidecar).
     """
     from reidlab.data.torch_dataset import ReIDImageDataset
     from reidlab.data.transforms import build_transforms
-    from reidlab.engine.trainer import load_data
+    from reidlab.data.loading import load_data
 
     cfg = run.config
     data = load_data(cfg)
     mods = tuple(run.record.get("modalities") or cfg.modalities or data.modalities)
-    records = _sidecar_attrs(data[split], Path(data.root))
-    return ReIDImageDataset(records, mods, build_transforms(cfg.height, cfg.width, train=False),
+    return ReIDImageDataset(data[split], mods, build_transforms(cfg.height, cfg.width, train=False),
                             relabel=split == "train")
 
 
@@ -354,40 +322,56 @@ def _attr_text(row: Mapping[str, Any] | None, keys: Sequence[str] = ("daynight",
     return " ".join(str(row[k]) for k in keys if k in row and row[k] is not None and row[k] == row[k])
 
 
+def _image_aspect(images: Mapping[str, torch.Tensor]) -> float:
+    """Height / width of the images (all modalities share one size after the transforms)."""
+    t = next(iter(images.values()))
+    return float(t.shape[-2]) / float(t.shape[-1])
+
+
 def plot_cam_panel(images: Mapping[str, torch.Tensor], maps: Mapping[str, Any], i: int = 0,
                    title: str = "") -> Figure:
-    """HAMNet's fusion for sample ``i``: one row per spectrum.
+    """HAMNet's fusion for sample ``i``, every panel used once.
 
-    Columns: the image, its own CAM ``M^j_c`` (title: ``alpha^j_c``), the fused ``M'_c`` on
-    that image; plus a bar chart of the alphas. ``images``: modality -> (B, 3, H, W);
-    ``maps``: the output of :func:`hamnet_cam_maps`. Per-spectrum CAMs share one colour scale.
+    Left block, one column per spectrum: the image (top) and its own CAM ``M^j_c`` on it
+    (bottom, titled with ``alpha^j_c``; the spectra's CAMs share one colour scale). Right
+    column: the fused map ``M'_c = sum_j alpha^j_c M^j_c`` (shown once, on the first spectrum's
+    image) above a bar chart of the alphas (dotted line: equal weights). ``images``: modality
+    -> (B, 3, H, W); ``maps``: the output of :func:`hamnet_cam_maps`. Panels are sized from
+    the images' aspect ratio, so wide (RGBN300-style) and tall crops leave no blank bands.
     """
     import matplotlib.pyplot as plt
 
-    mods = maps["modalities"]
+    mods = list(maps["modalities"])
     lo = min(maps["cams"][m][i].min() for m in mods)
     hi = max(maps["cams"][m][i].max() for m in mods)
-    fig, axes = plt.subplots(len(mods), 4, figsize=(8.5, 2.6 * len(mods)), squeeze=False,
-                             gridspec_kw={"width_ratios": [1, 1, 1, 1.3]})
-    for r, m in enumerate(mods):
+    aspect = _image_aspect(images)
+    cell_w = 2.0
+    cell_h = cell_w * aspect + 0.45  # + title line
+    fig, axes = plt.subplots(2, len(mods) + 1, figsize=(cell_w * (len(mods) + 1.2), 2 * cell_h + 0.4),
+                             squeeze=False, layout="constrained",
+                             gridspec_kw={"width_ratios": [1] * len(mods) + [1.2]})
+    for c, m in enumerate(mods):
         img = images[m][i]
-        axes[r, 0].imshow(to_display(img))
-        axes[r, 0].set_title(m, fontsize=9)
-        axes[r, 1].imshow(overlay(img, maps["cams"][m][i], vmin=lo, vmax=hi))
-        axes[r, 1].set_title(f"CAM $M^{{{m}}}$  α={maps['alpha'][i][r]:.2f}", fontsize=9)
-        axes[r, 2].imshow(overlay(img, maps["fused"][i]))
-        axes[r, 2].set_title("fused $M'$", fontsize=9)
-        for ax in axes[r, :3]:
-            ax.axis("off")
-        axes[r, 3].axis("off")
-    bar = axes[0, 3]
-    bar.axis("on")
-    bar.bar(list(mods), maps["alpha"][i], color=["tab:red", "tab:purple", "tab:orange", "tab:grey"][:len(mods)])
+        axes[0, c].imshow(to_display(img))
+        axes[0, c].set_title(m, fontsize=9)
+        axes[1, c].imshow(overlay(img, maps["cams"][m][i], vmin=lo, vmax=hi))
+        axes[1, c].set_title(f"CAM $M^{{{m}}}$  α={maps['alpha'][i][c]:.2f}", fontsize=9)
+        for ax in axes[:, c]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fused = axes[0, -1]
+    fused.imshow(overlay(images[mods[0]][i], maps["fused"][i]))
+    fused.set_title(f"fused $M'$ (on {mods[0]})", fontsize=9)
+    fused.set_xticks([])
+    fused.set_yticks([])
+    bar = axes[1, -1]
+    bar.bar(mods, maps["alpha"][i], color=["tab:red", "tab:purple", "tab:orange", "tab:grey"][:len(mods)])
     bar.set_ylim(0, 1)
     bar.axhline(1 / len(mods), color="k", ls=":", lw=1)
     bar.set_title(f"α for class {int(maps['class_idx'][i])}", fontsize=9)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    bar.tick_params(labelsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
     return fig
 
 
@@ -409,7 +393,9 @@ def plot_dominance_gallery(model: nn.Module, dataset: torch.utils.data.Dataset, 
     batch = {m: torch.stack([it["images"][m] for it in items]) for m in mods}
     cls = pick.class_idx.to_numpy() if class_source == "label" else None
     maps = hamnet_cam_maps(model, batch, cls)
-    fig, axes = plt.subplots(len(mods), len(items), figsize=(1.7 * len(items) + 0.6, 2.6 * len(mods)), squeeze=False)
+    cell_w = 1.7
+    fig, axes = plt.subplots(len(mods), len(items), squeeze=False, layout="constrained",
+                             figsize=(cell_w * len(items) + 0.6, len(mods) * (cell_w * _image_aspect(batch) + 0.4) + 0.7))
     for j, (_, row) in enumerate(pick.iterrows()):
         for r, m in enumerate(mods):
             ax = axes[r, j]
@@ -421,7 +407,6 @@ def plot_dominance_gallery(model: nn.Module, dataset: torch.utils.data.Dataset, 
                 ax.set_ylabel(m, fontsize=9)
         axes[0, j].set_title(f"dom {row.dominance:.2f}\n{_attr_text(row)}", fontsize=8)
     fig.suptitle(("most" if largest else "least") + " spectrum-dominated samples", fontsize=10)
-    fig.tight_layout()
     return fig
 
 
@@ -430,25 +415,30 @@ def plot_grad_cam_grid(images: Mapping[str, torch.Tensor], maps: Mapping[str, Ma
     """Grad-CAMs of several methods for sample ``i``: rows = methods, columns = modalities.
 
     ``images``: modality -> (B, 3, H, W); ``maps``: method name -> {modality: (B, H, W)}
-    (e.g. ``grad_cam(...)["cam"]``). Missing modalities leave the panel blank.
+    (e.g. ``grad_cam(...)["cam"]``). A method without a modality gets a "no <modality>" note
+    in that panel. Panels are sized from the images' aspect ratio (no blank bands between rows).
     """
     import matplotlib.pyplot as plt
 
     mods = list(images)
     names = list(maps)
-    fig, axes = plt.subplots(len(names) + 1, len(mods), figsize=(1.9 * len(mods) + 0.6, 2.6 * (len(names) + 1)),
-                             squeeze=False)
+    cell_w = 1.9
+    cell_h = cell_w * _image_aspect(images) + 0.3  # + title / label space
+    fig, axes = plt.subplots(len(names) + 1, len(mods), squeeze=False, layout="constrained",
+                             figsize=(cell_w * len(mods) + 0.9, cell_h * (len(names) + 1) + 0.2))
     for c, m in enumerate(mods):
         axes[0, c].imshow(to_display(images[m][i]))
         axes[0, c].set_title(m, fontsize=9)
         for r, name in enumerate(names, start=1):
             if m in maps[name]:
                 axes[r, c].imshow(overlay(images[m][i], maps[name][m][i]))
+            else:  # say so rather than leave a blank panel
+                axes[r, c].text(0.5, 0.5, f"no {m}\nin {name}", ha="center", va="center", fontsize=8,
+                                color="grey", transform=axes[r, c].transAxes)
             if c == 0:
                 axes[r, c].set_ylabel(name, fontsize=9)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
     axes[0, 0].set_ylabel("image", fontsize=9)
-    fig.tight_layout()
     return fig

@@ -12,7 +12,7 @@ How each kind is resampled (``n_boot`` resamples, seeded):
   ``mINP``; queries averaged over the protocol's trials). When both sides are the same query set
   (same protocol: same data, same queries) the resample is *paired*: the same queries are drawn
   for both rows. Otherwise the two sides are resampled independently.
-* ``above_chance`` — the chance level is computed per query (:func:`chance_ap`: the exact expected
+* ``above_chance`` — the chance level is computed per query (the exact expected
   AP of a uniformly random ranking with that query's positives and valid gallery size; for ``Rk``
   the probability that a random ranking puts a positive in the top k), then resampled paired with
   the query's own value.
@@ -22,7 +22,7 @@ How each kind is resampled (``n_boot`` resamples, seeded):
   ``name=value``); drop = mean without the attribute − mean with it; queries resampled within each
   group (stratified), the two rows independently unless they share the query set.
 
-Chance levels come from :func:`chance_ap` / :func:`chance_rank_k`, tested against a Monte Carlo.
+Chance levels come from :mod:`reidlab.eval.chance` (exact, tested against enumeration and Monte Carlo).
 """
 from __future__ import annotations
 
@@ -35,61 +35,14 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from reidlab.eval.chance import chance_ap_array, chance_rank_k
 from reidlab.methods.specs import Claim, TableSpec
 
-__all__ = ["GAP_STATISTICS", "ClaimChecker", "chance_ap", "chance_rank_k", "check_claims", "claims_for_summary",
-           "plot_claims"]
+__all__ = ["GAP_STATISTICS", "ClaimChecker", "check_claims", "claims_for_summary", "plot_claims"]
 
 
 # ----------------------------------------------------------------------------------------------
 # chance levels
-
-
-def chance_ap(n_pos: int | np.ndarray, n_valid: int | np.ndarray) -> float | np.ndarray:
-    """Expected average precision of a uniformly random ranking.
-
-    ``n_pos`` positives (R) among ``n_valid`` ranked gallery items (N, junk excluded):
-    E[AP] = (1/N) * (H_N + (R - 1) / (N - 1) * (N - H_N)), H_N the N-th harmonic number
-    (AP = mean over positives of precision at their rank; a positive at rank k has on average
-    1 + (R - 1)(k - 1)/(N - 1) positives at or above it). R = N gives 1. Vectorised; R = 0 -> NaN.
-    """
-    r = np.asarray(n_pos, dtype=np.float64)
-    n = np.asarray(n_valid, dtype=np.float64)
-    if np.any(r > n):
-        raise ValueError("chance_ap: more positives than ranked items")
-    h = _harmonic(n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        val = np.where(n > 1, (h + (r - 1.0) / np.maximum(n - 1.0, 1.0) * (n - h)) / np.maximum(n, 1.0), 1.0)
-    val = np.where(r > 0, val, np.nan)
-    return float(val) if val.ndim == 0 else val
-
-
-def _harmonic(n: np.ndarray) -> np.ndarray:
-    """H_n for float arrays (exact sum below 1e4, asymptotic expansion above)."""
-    n = np.asarray(n, dtype=np.float64)
-    out = np.empty_like(n)
-    small = n < 1e4
-    if small.any():
-        cums = np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, 10001))])
-        out[small] = cums[n[small].astype(np.int64)]
-    big = ~small
-    if big.any():
-        x = n[big]
-        out[big] = np.log(x) + 0.5772156649015329 + 1 / (2 * x) - 1 / (12 * x ** 2)
-    return out
-
-
-def chance_rank_k(n_pos: int | np.ndarray, n_valid: int | np.ndarray, k: int) -> float | np.ndarray:
-    """Probability that a uniformly random ranking puts at least one of ``n_pos`` positives among
-    the first ``k`` of ``n_valid`` items: 1 - C(N - R, k) / C(N, k)."""
-    r = np.atleast_1d(np.asarray(n_pos, dtype=np.int64))
-    n = np.atleast_1d(np.asarray(n_valid, dtype=np.int64))
-    r, n = np.broadcast_arrays(r, n)
-    out = np.empty(r.shape, dtype=np.float64)
-    for i, (ri, ni) in enumerate(zip(r.ravel(), n.ravel())):
-        kk = min(k, ni)
-        out.ravel()[i] = np.nan if ri <= 0 else 1.0 - (math.comb(ni - ri, kk) / math.comb(ni, kk) if ni - ri >= kk else 0.0)
-    return float(out[0]) if np.ndim(n_pos) == 0 and np.ndim(n_valid) == 0 else out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -112,7 +65,7 @@ def _chance_values(pq: pd.DataFrame, metric: str, n_gallery: float) -> np.ndarra
     n_pos = pq["n_pos"].to_numpy(dtype=np.int64)
     n_valid = np.round(n_gallery - pq["n_junk"].to_numpy(dtype=np.float64)).astype(np.int64)
     if metric == "mAP":
-        return np.asarray(chance_ap(np.maximum(n_pos, 0), np.maximum(n_valid, n_pos)), dtype=np.float64)
+        return np.asarray(chance_ap_array(np.maximum(n_pos, 0), np.maximum(n_valid, n_pos)), dtype=np.float64)
     if metric.startswith("R") and metric[1:].isdigit():
         return np.asarray(chance_rank_k(n_pos, np.maximum(n_valid, n_pos), int(metric[1:])), dtype=np.float64)
     raise ValueError(f"above_chance: no chance level for metric {metric!r} (use mAP or R<k>)")

@@ -43,16 +43,51 @@ def embed_2d(X: np.ndarray, method: str = "tsne", seed: int = 0, *, perplexity: 
     raise ValueError(f"embed_2d: unknown method {method!r}; use 'tsne' or 'umap'")
 
 
-def _id_colours(pids: np.ndarray) -> dict:
+# Identities get categorical colours: a continuous map (turbo, viridis) gives 30 IDs shades that
+# neighbours cannot tell apart. Up to 10 IDs: tab10. Beyond: tab10 then colours picked greedily to be
+# as far as possible (CIELAB distance) from every colour already chosen, among a grid of sRGB colours
+# neither too light for a white background nor too dark for the black marker edges. Beyond
+# MAX_LABELLED_IDS, colours necessarily come close; the ID labels at the centroids say which is which.
+MAX_LABELLED_IDS = 60
+
+
+def _srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """(N, 3) sRGB in [0, 1] -> (N, 3) CIELAB (D65)."""
+    lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = lin @ np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]).T
+    xyz = xyz / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], axis=1)
+
+
+def id_palette(n: int) -> list[tuple[float, float, float, float]]:
+    """``n`` categorical RGBA colours, deterministic; the first 10 are tab10's."""
     import matplotlib
 
+    chosen = [np.asarray(c[:3], dtype=float) for c in matplotlib.colormaps["tab10"].colors][:n]
+    if n > len(chosen):
+        g = np.linspace(0.0, 1.0, 12)
+        cand = np.stack(np.meshgrid(g, g, g, indexing="ij"), -1).reshape(-1, 3)
+        lab = _srgb_to_lab(cand)
+        cand, lab = cand[(lab[:, 0] > 25) & (lab[:, 0] < 88)], lab[(lab[:, 0] > 25) & (lab[:, 0] < 88)]
+        dmin = np.min(np.linalg.norm(lab[:, None] - _srgb_to_lab(np.stack(chosen))[None], axis=2), axis=1)
+        while len(chosen) < n:
+            k = int(np.argmax(dmin))
+            chosen.append(cand[k])
+            dmin = np.minimum(dmin, np.linalg.norm(lab - lab[k], axis=1))
+    return [(float(c[0]), float(c[1]), float(c[2]), 1.0) for c in chosen]
+
+
+def _id_colours(pids: np.ndarray) -> dict:
     u = np.unique(pids)
-    cmap = matplotlib.colormaps["tab20" if len(u) <= 20 else "turbo"]
-    return {p: cmap(i / max(len(u) - 1, 1)) if len(u) > 20 else cmap(i % 20) for i, p in enumerate(u)}
+    return dict(zip(u.tolist(), id_palette(len(u))))
 
 
 def plot_embedding(Y: np.ndarray, pids: np.ndarray, mods: np.ndarray, ax=None, title: str = "") -> Figure:
-    """Scatter of 2-D points ``Y`` (N, 2): colour = identity, marker = modality (legend shows markers).
+    """Scatter of 2-D points ``Y`` (N, 2): colour = identity (categorical palette, :func:`id_palette`),
+    marker = modality (legend shows markers), and each identity's ID written beside the medoid of
+    its points in each modality (up to :data:`MAX_LABELLED_IDS` identities), so that similar
+    colours stay readable.
 
     Draws into ``ax`` when given (returns its figure), otherwise a new 5x4.5 in figure.
     """
@@ -71,6 +106,19 @@ def plot_embedding(Y: np.ndarray, pids: np.ndarray, mods: np.ndarray, ax=None, t
     handles = [Line2D([], [], marker=_MARKERS.get(m, "x"), ls="", color="grey", markeredgecolor="k", label=m)
                for m in sorted(set(mods.tolist()))]
     ax.legend(handles=handles, loc="best", fontsize=8, title="modality", title_fontsize=8)
+    ids = np.unique(pids)
+    if len(ids) <= MAX_LABELLED_IDS:
+        import matplotlib.patheffects as pe
+
+        # one label per (ID, modality) group, on its medoid: with a modality gap the groups of one
+        # ID sit apart, and a label between them would mark empty space
+        for p in ids.tolist():
+            for m in sorted(set(mods[pids == p].tolist())):
+                pts = Y[(pids == p) & (mods == m)]
+                k = int(np.argmin(np.linalg.norm(pts[:, None] - pts[None], axis=2).sum(1)))
+                ax.annotate(str(p), pts[k], xytext=(3, 3), textcoords="offset points", fontsize=6.5,
+                            fontweight="bold", color=colours[p],
+                            path_effects=[pe.withStroke(linewidth=2, foreground="white")])
     ax.set_title(title, fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])

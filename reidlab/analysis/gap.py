@@ -212,11 +212,36 @@ def gap_report(features: FeatureSet, split: str = "gallery", modalities: Sequenc
                probe_cv: int = 5) -> GapReport:
     """Gap numbers of one feature set: for each pair of ``modalities``, the metrics of this module.
 
-    Rows of ``features[split]`` whose key is one of ``modalities`` (default: every key except the
-    ``fused:`` ones) are subsampled with
-    :func:`stratified_subsample` (``n_ids`` IDs seen in every modality, ``per_id`` rows per ID
-    and modality). ``normalize`` L2-normalises rows first (what cosine retrieval sees), so
-    distances are in [0, 2]. The probe uses identity-grouped folds.
+    Parameters
+    ----------
+    features : FeatureSet
+        Extracted features (one row per record and modality key).
+    split : str
+        Which split's rows are measured.
+    modalities : sequence of str, optional
+        Keys compared pairwise (default: every key of the split except the ``fused:`` ones);
+        at least two.
+    n_ids : int or None
+        Identities in the subsample, drawn among those seen in every modality (None: all).
+    per_id : int or None
+        Rows per (identity, modality) in the subsample (None: all).
+    seed : int
+        Seed of the subsample and of the probe's folds.
+    normalize : bool
+        L2-normalise rows first (what cosine retrieval sees), so distances are in [0, 2].
+    probe_cv : int
+        Folds of the modality probe (identity-grouped, so no identity is in train and test).
+
+    Returns
+    -------
+    GapReport
+        ``table`` (one row per modality pair), the subsample ``X`` (N, D), ``pids`` (N,),
+        ``mods`` (N,), the pair ``distances`` and the ``params`` used.
+
+    Raises
+    ------
+    ValueError
+        When the split lacks rows for a requested modality, or fewer than two are given.
     """
     sf = features[split]
     # Default: every single-modality key of the split (fused keys are not a modality), in order seen.

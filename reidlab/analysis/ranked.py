@@ -221,7 +221,8 @@ def protocol_records(data: Any, protocol: str) -> tuple[list[Record], list[Recor
         p = None
     if p is not None:
         qs = next((s for s in (p.query_split, *p.query_split_aliases) if s in data.splits), p.query_split)
-        gs, gmods = p.gallery_split, tuple(p.gallery_modalities)
+        gs = next((s for s in (p.gallery_split, *p.gallery_split_aliases) if s in data.splits), p.gallery_split)
+        gmods = tuple(p.gallery_modalities)
     return data[qs], data[gs], gmods
 
 

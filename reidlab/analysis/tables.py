@@ -18,8 +18,6 @@ Registered tables: :func:`list_tables` (``list_tables("rgbn300")`` for one datas
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -27,10 +25,11 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from reidlab.methods.specs import Claim, TableRow, TableSpec, get_table, list_tables  # noqa: F401 (re-exported)
+from reidlab.engine.config import _merge
+from reidlab.engine.run_cache import config_hash, get_or_train
 
 METRICS = ("mAP", "R1", "R5", "R10")
 # Fields that do not change a run's numbers: left out of the reuse hash.
-_NOT_HASHED = ("out_dir", "run_name", "device", "num_workers", "eval_batch_size", "eval_every")
 
 
 class _Tables(Mapping[str, TableSpec]):
@@ -51,66 +50,22 @@ TABLES: Mapping[str, TableSpec] = _Tables()
 """name -> :class:`TableSpec` of every registered table (see :func:`list_tables`)."""
 
 
-def _merge(base: dict[str, Any], upd: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in upd.items():
-        out[k] = _merge(dict(out[k]), v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
-    return out
-
-
 def row_config(spec: TableSpec, row: TableRow, *, preset: str, seed: int, runs_dir: str | Path,
                **train_overrides: Any) -> dict[str, Any]:
     """The TrainConfig fields of one row: table defaults < ``train_overrides`` < row overrides.
 
     Row overrides win because they *define* the row (its modalities, its switches);
-    ``method_overrides`` dicts are merged key by key.
+    ``method_overrides`` dicts are merged key by key. ``eval_protocols`` is left unset: a run is
+    scored under every protocol of its dataset, so one run (one config hash) serves every table
+    and notebook that trains the same configuration.
     """
     d: dict[str, Any] = {"method": row.method, "dataset": spec.dataset, "preset": preset, "seed": seed,
-                         "eval_protocols": list(spec.row_protocols(row)), "out_dir": str(runs_dir)}
+                         "out_dir": str(runs_dir)}
     d = _merge(d, train_overrides)
     d = _merge(d, row.overrides)
-    d["method"], d["eval_protocols"] = row.method, list(spec.row_protocols(row))
+    d["method"] = row.method
+    d.pop("eval_protocols", None)
     return d
-
-
-def config_hash(cfg: Mapping[str, Any]) -> str:
-    """12 hex digits of SHA-256 over the (resolved) config, without the fields in ``_NOT_HASHED``.
-
-    The config is first made canonical, so that spellings of the same run hash alike:
-    ``modalities: null`` becomes the dataset layout's modalities, and ``method_overrides``
-    entries equal to the method's default are dropped.
-    """
-    d = _canonical({k: v for k, v in cfg.items() if k not in _NOT_HASHED})
-    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
-def _canonical(d: dict[str, Any]) -> dict[str, Any]:
-    from reidlab.data.errors import DataError
-    from reidlab.data.registry import get_layout
-    from reidlab.methods.registry import default_config
-
-    d = dict(d)
-    if d.get("modalities") is None and d.get("dataset"):
-        try:
-            mods = tuple(get_layout(d["dataset"]).modalities)
-        except DataError:  # not a registered layout: keep as given
-            mods = ()
-        if mods:
-            d["modalities"] = list(mods)
-    if d.get("method_overrides") and d.get("method"):
-        try:
-            defaults = default_config(d["method"])
-        except (ValueError, NotImplementedError):  # a method outside the registry: keep as given
-            defaults = {}
-        d["method_overrides"] = {k: v for k, v in d["method_overrides"].items()
-                                 if k not in defaults or defaults[k] != v}
-    return d
-
-
-def _resolve(d: Mapping[str, Any]) -> dict[str, Any]:
-    from reidlab.engine.config import config_from_dict, resolve_config
-
-    return resolve_config(config_from_dict(d)).to_dict()
 
 
 def _results_of(run: Any) -> pd.DataFrame:
@@ -121,53 +76,40 @@ def _results_of(run: Any) -> pd.DataFrame:
     return res
 
 
-def ensure_run(cfg: Mapping[str, Any], runs_dir: str | Path, *, reuse: bool = True,
-               train_fn: Callable[[Any], Any] | None = None, load_fn: Callable[[Path], Any] | None = None,
-               resolve_fn: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None,
-               progress: bool = True) -> tuple[Any, bool, str]:
-    """Train ``cfg`` (TrainConfig fields) into ``runs_dir/<method>-<hash>`` or reuse that folder.
-
-    Returns ``(run, reused, config_hash)``. The hash is over the resolved config (see
-    :func:`config_hash`); a reused folder whose config.yaml hashes differently raises
-    ValueError (stale or edited folder). ``train_fn(cfg_dict)`` / ``load_fn(run_dir)`` /
-    ``resolve_fn(cfg_dict)`` default to the engine's ``train`` / ``load_run`` / ``resolve_config``.
-    """
-    if train_fn is None:
-        from reidlab.engine.trainer import train as _train
-
-        train_fn = lambda d: _train(d, progress=progress)  # noqa: E731
-    if load_fn is None:
-        from reidlab.engine.runs import load_run as load_fn
-    resolve_fn = resolve_fn or _resolve
-    runs_dir = Path(runs_dir)
-    d = {**dict(cfg), "out_dir": str(runs_dir)}
-    h = config_hash(resolve_fn(d))
-    name = f"{d['method'].replace(':', '.')}-{h}"
-    run_dir = runs_dir / name
-    if reuse and (run_dir / "results.csv").exists():
-        run = load_fn(run_dir)
-        got_cfg = getattr(run, "config", None)
-        got = config_hash(got_cfg.to_dict() if hasattr(got_cfg, "to_dict") else dict(got_cfg or {}))
-        if got != h:
-            raise ValueError(f"{run_dir}: its config.yaml hashes to {got}, not {h}: a stale or edited run "
-                             "folder; delete it or pass reuse=False")
-        return run, True, h
-    return train_fn({**d, "run_name": name}), False, h
-
-
 def run_table(spec: TableSpec, preset: str = "smoke", seed: int = 0, runs_dir: str | Path = "runs/tables",
               reuse: bool = True, *, rows: Sequence[str] | None = None,
               train_fn: Callable[[Any], Any] | None = None, load_fn: Callable[[Path], Any] | None = None,
               resolve_fn: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None,
               progress: bool = True, **train_overrides: Any) -> pd.DataFrame:
-    """Fill ``spec``: train (or reuse, :func:`ensure_run`) one run per row, read its results.
+    """Fill ``spec``: train (or reuse) one run per row, read its results.
 
-    ``rows``: labels to run (default all). ``train_overrides``: TrainConfig fields for every
-    row (the smoke settings: ``epochs``, ``backbone``, ``height`` ...); the injectable
-    functions are passed to :func:`ensure_run` (tests use fakes).
+    Parameters
+    ----------
+    spec : TableSpec
+        The table (rows, protocols, dataset), e.g. ``get_table("msn_table2")``.
+    preset : str
+        Synthetic-data and training preset of every row (``smoke``, ``demo``, ``paper``).
+    seed : int
+        Training seed of every row.
+    runs_dir : str or Path
+        Where the run folders live (``<runs_dir>/<method>-<config hash>``).
+    reuse : bool
+        Reuse a finished run folder of the same config (False: train again).
+    rows : sequence of str, optional
+        Row labels to run (default: all); unknown labels raise ValueError.
+    train_fn, load_fn, resolve_fn : callable, optional
+        Passed to :func:`reidlab.engine.run_cache.get_or_train` (tests use fakes).
+    progress : bool
+        Show tqdm progress bars.
+    **train_overrides
+        TrainConfig fields for every row (the smoke settings: ``epochs``, ``backbone``,
+        ``height`` ...); a row's own overrides win (see :func:`row_config`).
 
-    Returns one row per (table row, protocol): ``row, method, protocol, mAP, R1, R5, R10,
-    mINP`` (fractions), ``run_dir``, ``reused`` (bool), ``config_hash``.
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (table row, protocol): ``row, method, protocol, mAP, R1, R5, R10, mINP``
+        (fractions in [0, 1]), ``run_dir``, ``reused`` (bool), ``config_hash``.
     """
     chosen = list(spec.rows)
     if rows is not None:
@@ -178,8 +120,8 @@ def run_table(spec: TableSpec, preset: str = "smoke", seed: int = 0, runs_dir: s
     out = []
     for row in tqdm(chosen, desc=spec.name, unit="row", disable=not progress):
         d = row_config(spec, row, preset=preset, seed=seed, runs_dir=runs_dir, **train_overrides)
-        run, reused, h = ensure_run(d, runs_dir, reuse=reuse, train_fn=train_fn, load_fn=load_fn,
-                                    resolve_fn=resolve_fn, progress=progress)
+        run, reused, h = get_or_train(d, runs_dir, reuse=reuse, train_fn=train_fn, load_fn=load_fn,
+                                      resolve_fn=resolve_fn, progress=progress)
         run_dir = getattr(run, "run_dir", "?")
         res = _results_of(run).set_index("protocol")
         for p in spec.row_protocols(row):

@@ -19,7 +19,8 @@ from reidlab.data.records import ReIDData
 
 @dataclass
 class CheckReport:
-    """Outcome of :func:`check_dataset`. ``counts`` rows: ``split, records, ids, images, per_mod, per_cam``."""
+    """Outcome of :func:`check_dataset`. ``counts`` rows: ``split, records, ids, images, per_mod, per_cam``;
+    ``orientation`` rows (datasets with orientation labels): ``split, modality, counts {class: n}``."""
 
     name: str
     root: Path
@@ -29,6 +30,7 @@ class CheckReport:
     card_notes: list[str] = field(default_factory=list)
     files_checked: int = 0
     full: bool = False
+    orientation: list[dict] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -42,6 +44,11 @@ class CheckReport:
                 mods = " ".join(f"{m}={n}" for m, n in c["per_mod"].items())
                 cams = " ".join(f"c{k}={n}" for k, n in sorted(c["per_cam"].items()))
                 lines.append(f"{c['split']:<22}{c['records']:>9}{c['ids']:>7}{c['images']:>9}  {mods} | {cams}")
+        if self.orientation:
+            lines.append("orientation classes (records) per split and modality")
+            for o in self.orientation:
+                counts = " ".join(f"o{k}={n}" for k, n in o["counts"].items())
+                lines.append(f"  {o['split']:<20}{o['modality']:<6}{counts}")
         what = "decoded" if self.full else "header-checked"
         lines.append(f"{self.files_checked} image file(s) {what}")
         lines += [f"card: {n}" for n in self.card_notes]
@@ -59,6 +66,18 @@ def count_splits(data: ReIDData) -> list[dict]:
         per_cam: Counter = Counter(r.camid for r in recs)
         rows.append({"split": split, "records": len(recs), "ids": len({r.pid for r in recs}),
                      "images": sum(per_mod.values()), "per_mod": dict(per_mod), "per_cam": dict(per_cam)})
+    return rows
+
+
+def orientation_counts(data: ReIDData) -> list[dict]:
+    """Records per orientation class, per split and modality (empty when no record has one)."""
+    rows = []
+    for split, recs in data.splits.items():
+        for m in data.modalities:
+            c: Counter = Counter(int(r.attrs["orientation"]) for r in recs
+                                 if m in r.images and r.attrs.get("orientation") is not None)
+            if c:
+                rows.append({"split": split, "modality": m, "counts": dict(sorted(c.items()))})
     return rows
 
 
@@ -81,6 +100,7 @@ def check_dataset(name: str, root: str | os.PathLike, *, full: bool = False, max
         return report
     report.root = data.root
     report.counts = count_splits(data)
+    report.orientation = orientation_counts(data)
     # Files load_dataset skipped are errors here; the remaining notes are warnings.
     report.warnings = [w for w in data.warnings if "corrupt/unreadable" not in w]
     paths = sorted({r.images[m].path for recs in data.splits.values() for r in recs for m in r.images})

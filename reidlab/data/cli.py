@@ -1,10 +1,11 @@
-"""``reidlab data ...`` sub-commands: ``check``, ``synth`` (and ``stats``, added by
-:mod:`reidlab.stats_cli` when that module is present)."""
+"""``reidlab data ...`` sub-commands: ``check``, ``synth`` and ``stats`` (:mod:`reidlab.data.stats_cli`)."""
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
+
+from reidlab.data import stats_cli
+from reidlab.data.names import LAYOUTS
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -27,13 +28,13 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
-    """Add ``reidlab data {check,synth[,stats]}``; returns the ``data`` sub-parser group."""
+    """Add ``reidlab data {check,synth,stats}``; returns the ``data`` sub-parser group."""
     data = subparsers.add_parser("data", help="dataset tools: check, synth, stats")
     sub = data.add_subparsers(dest="data_command", required=True)
 
     p = sub.add_parser("check", help="count, verify and compare a dataset tree with its data card")
     p.add_argument("root", help="dataset root folder (or CSV for --dataset manifest)")
-    p.add_argument("--dataset", required=True, help="layout name: rgbn300 rgbnt100 msvr310 wmveid863 ucmveid hoss manifest")
+    p.add_argument("--dataset", required=True, help="layout name: " + " ".join(LAYOUTS))
     p.add_argument("--full", action="store_true", help="decode every image instead of reading headers")
     p.set_defaults(func=_check)
 
@@ -44,11 +45,5 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=_synth)
 
-    try:
-        stats_cli = importlib.import_module("reidlab.stats_cli")
-    except ImportError as exc:
-        if exc.name != "reidlab.stats_cli":
-            raise  # the module exists but is broken: say so instead of hiding `data stats`
-    else:
-        stats_cli.register(sub)
+    stats_cli.register(sub)
     return sub

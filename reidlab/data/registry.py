@@ -12,7 +12,6 @@
 """
 from __future__ import annotations
 
-import csv
 import importlib
 import logging
 import os
@@ -21,13 +20,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, TypeVar
 
+from reidlab.data.attributes import SIDECAR, merge_attributes
 from reidlab.data.errors import DataError, DataWarning, ImageError
+from reidlab.data.names import LAYOUTS
 from reidlab.data.records import Record, ReIDData
 
 log = logging.getLogger(__name__)
 
 _REGISTRY: dict[str, type] = {}
-_BUILTIN = ("rgbn300", "rgbnt100", "msvr310", "wmveid863", "ucmveid", "hoss", "manifest")
+_BUILTIN = LAYOUTS
 T = TypeVar("T", bound=type)
 
 
@@ -84,7 +85,7 @@ def load_dataset(
     splits = layout.list_splits()
     notes = list(layout.notes)
     for sidecar_dir in dict.fromkeys((layout.root, layout.given_root)):
-        sidecar = Path(sidecar_dir) / "attributes.csv"
+        sidecar = Path(sidecar_dir) / SIDECAR
         if sidecar.is_file():
             splits = merge_attributes(splits, sidecar)
             break
@@ -103,46 +104,6 @@ def load_dataset(
         if q in splits and g in splits:
             _check_query_ids(data, q, g)
     return data
-
-
-def merge_attributes(splits: dict[str, list[Record]], sidecar: Path) -> dict[str, list[Record]]:
-    """Merge ``sidecar`` rows into the attrs of the records whose image files they name.
-
-    For a record with several files the rows of its files are merged in modality order;
-    sidecar values override values parsed from file names.
-    """
-    from reidlab.data.layouts.manifest import convert
-
-    base = sidecar.parent
-    table: dict[str, dict[str, object]] = {}
-    with open(sidecar, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        if "file" not in (reader.fieldnames or []):
-            raise DataError(f"{sidecar}: the attributes sidecar needs a 'file' column (path relative to "
-                            f"{base}); found columns {reader.fieldnames}")
-        for row in reader:
-            f = os.path.normpath(os.path.join(base, row.pop("file")))
-            table[f] = {k: convert(v) for k, v in row.items() if k and v not in (None, "")}
-    # Columns that duplicate Record fields are checked, not copied into attrs.
-    fields = ("split", "pid", "camid", "scene", "modalities")
-    if not table:
-        return splits
-    out: dict[str, list[Record]] = {}
-    for split, recs in splits.items():
-        new = []
-        for r in recs:
-            extra: dict[str, object] = {}
-            for m in r.modalities:
-                row = table.get(os.path.normpath(r.images[m].path))
-                if row is None:
-                    continue
-                if "pid" in row and row["pid"] != r.pid:
-                    raise DataError(f"{sidecar}: gives pid {row['pid']} for {r.images[m].path!r}, whose name "
-                                    f"says {r.pid}; fix or delete the sidecar")
-                extra.update({k: v for k, v in row.items() if k not in fields})
-            new.append(replace(r, attrs={**r.attrs, **extra}) if extra else r)
-        out[split] = new
-    return out
 
 
 def _verify(name: str, splits: dict[str, list[Record]], *, full: bool, skip: bool,

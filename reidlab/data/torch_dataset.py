@@ -1,18 +1,21 @@
-"""The torch ``Dataset`` over records: decodes, transforms jointly, fills missing modalities.
+"""The torch ``Dataset`` over records: decodes and transforms jointly; no placeholder images.
 
 Each item is a dict::
 
     {"images": {mod: Tensor(3, H, W) float32}, "present": {mod: bool},
-     "pid": int, "label": int, "camid": int, "scene": int, "index": int,
-     "size": {mod: Tensor(2,) float32}}
+     "pid": int, "label": int, "camid": int, "scene": int, "index": int, "fields": {name: value}}
 
-for every modality in ``modalities`` (canonical order). A modality the record lacks
-(unaligned data such as HOSS or UCM-VeID) is a zero tensor with ``present[mod] = False``.
-``label`` is the contiguous class index 0..C-1 over the sorted pids when ``relabel=True``
-(training), else the pid. ``size`` is the (width, height) in pixels of each modality's
-image as decoded, before any transform (TransOSS's ship-size embedding); (0, 0) where the
-record lacks the modality. The default collate function batches items into
-``{"images": {mod: (B, 3, H, W)}, "present": {mod: (B,) bool}, "pid": (B,), ...}``.
+``images`` holds only the modalities (of ``modalities``) the record has; ``present`` names every
+modality of ``modalities``. A modality the record lacks (unaligned data such as HOSS or
+UCM-VeID) is absent, never a zero image. ``label`` is the contiguous class index 0..C-1 over the
+sorted pids when ``relabel=True`` (training), else the pid. ``fields`` holds the per-sample fields
+named in ``fields=`` (a method's ``sample_fields``; :mod:`reidlab.data.sample_fields`), ``{}`` by default.
+
+:func:`collate_batch` (``ReIDImageDataset.collate``; pass it as the DataLoader's ``collate_fn``)
+batches items into ``{"images": {mod: (B_m, 3, H, W)}, "present": {mod: (B,) bool}, "pid": (B,),
+...}`` where ``images[mod]`` stacks only the B_m = ``present[mod].sum()`` samples having ``mod``,
+in batch order (a modality no sample has is left out of ``images``), and ``fields`` by
+:func:`reidlab.data.sample_fields.collate_fields`.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from reidlab import MODALITIES
 from reidlab.data.errors import ImageError
 from reidlab.data.image import check_file, load_image
 from reidlab.data.records import Record
+from reidlab.data.sample_fields import collate_fields, read_fields
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +45,20 @@ class ReIDImageDataset(_TorchDataset):
     records with an unreadable one (count in ``.skipped``, paths in ``.skipped_paths``,
     logged); without it a corrupt image raises :class:`ImageError` naming the file when read.
     Records holding none of ``modalities`` are dropped (counted in ``.dropped_no_modality``,
-    logged) since they would yield an all-zero item.
+    logged) since they would yield an all-zero item. ``fields``: names of per-sample fields each item
+    carries under ``"fields"`` (a method's ``sample_fields``; see :mod:`reidlab.data.sample_fields`).
     """
 
     def __init__(self, records: Sequence[Record], modalities: Sequence[str],
                  transform: Callable[[Mapping[str, Any]], Mapping[str, Any]], *,
-                 relabel: bool = False, skip_corrupt: bool = False) -> None:
+                 relabel: bool = False, skip_corrupt: bool = False, fields: Sequence[str] = ()) -> None:
         bad = [m for m in modalities if m not in MODALITIES]
         if bad or not modalities:
             raise ValueError(f"modalities must be a non-empty subset of {MODALITIES}, got {list(modalities)}")
         self.modalities = tuple(m for m in MODALITIES if m in modalities)
         self.transform = transform
         self.relabel = relabel
+        self.fields = tuple(fields)
         recs = [r for r in records if any(m in r.images for m in self.modalities)]
         self.dropped_no_modality = len(records) - len(recs)
         if self.dropped_no_modality:
@@ -100,13 +106,10 @@ class ReIDImageDataset(_TorchDataset):
         return len(self.records)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        import torch
-
         r = self.records[i]
         pil = {m: load_image(r.images[m]) for m in self.modalities if m in r.images}
         out = dict(self.transform(pil))
-        shape = next(iter(out.values())).shape
-        images = {m: out[m] if m in out else torch.zeros(shape, dtype=torch.float32) for m in self.modalities}
+        images = {m: out[m] for m in self.modalities if m in out}
         return {
             "images": images,
             "present": {m: m in out for m in self.modalities},
@@ -115,6 +118,35 @@ class ReIDImageDataset(_TorchDataset):
             "camid": r.camid,
             "scene": r.scene,
             "index": r.index,
-            "size": {m: torch.tensor(pil[m].size if m in pil else (0, 0), dtype=torch.float32)
-                     for m in self.modalities},
+            "fields": read_fields(self.fields, r, pil),
         }
+
+    @staticmethod
+    def collate(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """See :func:`collate_batch`."""
+        return collate_batch(items)
+
+
+def collate_batch(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Items of :class:`ReIDImageDataset` -> a batch; ``images[m]`` holds only the samples having m.
+
+    Returns
+    -------
+    dict
+        ``images``: {mod: (B_m, 3, H, W) float32}; ``present``: {mod: (B,) bool}; ``pid``,
+        ``label``, ``camid``, ``scene``, ``index``: (B,) int64; ``fields`` (when the items carry them):
+        per-sample (B,) or per-modality {mod: (B_m, ...)} (:func:`reidlab.data.sample_fields.collate_fields`).
+    """
+    import torch
+
+    mods = list(items[0]["present"])
+    present = {m: torch.tensor([bool(it["present"][m]) for it in items], dtype=torch.bool) for m in mods}
+    images = {m: torch.stack([it["images"][m] for it in items if it["present"][m]])
+              for m in mods if bool(present[m].any())}
+    out: dict[str, Any] = {"images": images, "present": present}
+    for k in ("pid", "label", "camid", "scene", "index"):
+        if k in items[0]:
+            out[k] = torch.tensor([int(it[k]) for it in items], dtype=torch.int64)
+    if "fields" in items[0]:
+        out["fields"] = collate_fields(items, present)
+    return out

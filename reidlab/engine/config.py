@@ -7,33 +7,19 @@ resolved config (no ``None`` left where a value is needed) is what a run folder 
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+import numpy as np
 import yaml
 
-# Engine fallbacks for fields that neither the YAML nor the method's default config set.
-# They follow the HAMNet / Kamenou setup (Adam, 3.5e-4, warm-up 10 epochs from x0.1,
-# x0.1 at epochs 40 and 70, 120 epochs, 256x128 inputs, P x K = 8 x 4).
-ENGINE_DEFAULTS: dict[str, Any] = {
-    "backbone": "resnet50",
-    "pretrained": False,
-    "last_stride": 1,
-    "height": 256,
-    "width": 128,
-    "P": 8,
-    "K": 4,
-    "epochs": 120,
-    "optimizer": "adam",
-    "lr": 3.5e-4,
-    "weight_decay": 5e-4,
-    "momentum": 0.9,
-    "warmup_epochs": 10,
-    "warmup_factor": 0.1,
-    "milestones": [40, 70],
-    "gamma": 0.1,
-}
+from reidlab.methods.recipe import TRAINING_RECIPE
+
+# Engine fallbacks for fields that neither the YAML nor the method's default config set: the one
+# training recipe (HAMNet / Kamenou set-up), defined once in reidlab.methods.recipe.
+ENGINE_DEFAULTS: dict[str, Any] = dict(TRAINING_RECIPE)
 
 # Fields that are handed to ``create_method`` (model construction) rather than the optimiser.
 MODEL_FIELDS = ("backbone", "pretrained", "last_stride")
@@ -100,7 +86,32 @@ def config_from_dict(d: Mapping[str, Any], *, source: str = "config") -> TrainCo
     unknown = sorted(set(d) - _FIELDS)
     if unknown:
         raise ValueError(f"{source}: unknown config keys {unknown}; valid keys: {sorted(_FIELDS)}")
+    for k, v in d.items():
+        _check_type(k, v, source)
     return TrainConfig(**dict(d))
+
+
+_TYPES = {"int": (numbers.Integral,), "float": (numbers.Real,), "str": (str,), "bool": (bool, np.bool_),
+          "None": (type(None),), "Any": (object,)}
+
+
+def _check_type(key: str, value: Any, source: str) -> None:
+    """A value of the wrong kind (``lr=abc``) is an error naming the key, not a crash mid-training."""
+    ann = str(TrainConfig.__dataclass_fields__[key].type)
+    allowed: tuple[type, ...] = ()
+    for part in (p.strip() for p in ann.split("|")):
+        base = part.split("[", 1)[0]
+        allowed += _TYPES.get(base, {"list": (list, tuple), "dict": (dict,)}.get(base, (object,)))
+    # a bool is an Integral, but `epochs=true` is a mistake; numpy scalars pass as their kind
+    ok = isinstance(value, allowed) and not (isinstance(value, (bool, np.bool_)) and bool not in allowed)
+    if not ok:
+        raise ValueError(f"{source}: {key}={value!r} is not valid: {key} must be {ann.replace('|', 'or')} "
+                         f"(e.g. {key}={_EXAMPLES.get(ann, 'null')})")
+
+
+_EXAMPLES = {"int | None": "4", "int": "4", "float | None": "3.5e-4", "float": "3.5e-4", "str": "name",
+             "str | None": "name", "bool": "true", "list[int] | None": "[40,70]", "list[str] | None": "[rgb,nir]",
+             "dict[str, Any]": "{}", "bool | str | None": "false"}
 
 
 def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
@@ -187,23 +198,23 @@ def import_method_class(spec: str) -> type:
 def resolve_config(cfg: TrainConfig) -> TrainConfig:
     """Fill every ``None`` training field from the method's default config, then the engine defaults.
 
-    The method's defaults may be flat or hold the training keys under ``"train"``.
+    The method's defaults may be flat or hold the training keys under ``"train"``. ``transform``
+    (``build_transforms`` kwargs) is merged: the method's settings, then the config's on top.
     """
     md = method_defaults(cfg.method)
     sources = [md.get("train", {}) if isinstance(md.get("train"), Mapping) else {}, md, ENGINE_DEFAULTS]
     d = cfg.to_dict()
-    # The registry states the warm-up as a start lr; the engine as a factor of the base lr.
-    if d["warmup_factor"] is None:
-        for src in sources[:2]:
-            if src.get("warmup_start_lr") is not None and src.get("lr"):
-                d["warmup_factor"] = float(src["warmup_start_lr"]) / float(src["lr"])
-                break
     for key in ENGINE_DEFAULTS:
         if d.get(key) is None:
             for src in sources:
                 if src.get(key) is not None:
                     d[key] = src[key]
                     break
+    # Augmentation: the method's transform settings (e.g. no random erasing), overridden key by key.
+    for src in sources[:2]:
+        if isinstance(src.get("transform"), Mapping):
+            d["transform"] = {**dict(src["transform"]), **dict(d.get("transform") or {})}
+            break
     out = TrainConfig(**d)
     _validate(out)
     return out

@@ -125,7 +125,7 @@ def _build_model(cfg: PairPretrainConfig):
 def _encode_pairs(model, batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     images = {m: t.to(device) for m, t in batch["images"].items()}
     sizes = {m: t.to(device) for m, t in batch["size"].items()}
-    feats = model._encode(images, sizes, None)
+    feats = model.encode(images, sizes)
     return feats["rgb"], feats["sar"]
 
 

@@ -9,8 +9,24 @@ from typing import Any
 import pandas as pd
 import torch
 
+from reidlab.engine.build import build_model
 from reidlab.engine.checkpoint import CHECKPOINT_NAME, load_checkpoint, load_model_state
 from reidlab.engine.config import TrainConfig, load_config
+from reidlab.serialize import to_jsonable
+
+jsonable = to_jsonable  # the name the trainer imports from here; new code uses reidlab.serialize
+
+
+def write_history(run_dir: Path, history: list[dict]) -> None:
+    """history.jsonl (one line per epoch), written atomically."""
+    tmp = run_dir / "history.jsonl.tmp"
+    tmp.write_text("".join(json.dumps(to_jsonable(h)) + "\n" for h in history))
+    tmp.replace(run_dir / "history.jsonl")
+
+
+def write_record(run_dir: Path, record: dict) -> None:
+    """record.json (provenance and status of the run)."""
+    (run_dir / "record.json").write_text(json.dumps(to_jsonable(record), indent=2))
 
 
 @dataclass
@@ -31,11 +47,15 @@ class Run:
     paths: dict[str, Path] = field(default_factory=dict)
 
     def load_model(self, device: str | torch.device = "cpu") -> torch.nn.Module:
-        """The method rebuilt from the config and the checkpoint's weights (eval mode)."""
-        from reidlab.engine.trainer import build_model
+        """The method rebuilt from the config and the checkpoint's weights (eval mode).
+
+        The network is built with ``pretrained=False`` (the checkpoint replaces every weight), so
+        no ImageNet download or synthetic pre-training is ever triggered here."""
+        from dataclasses import replace
 
         ckpt = load_checkpoint(self.paths["checkpoint"], map_location="cpu")
-        model = build_model(self.config, int(ckpt["num_classes"]), tuple(ckpt["modalities"]))
+        model = build_model(replace(self.config, pretrained=False), int(ckpt["num_classes"]),
+                            tuple(ckpt["modalities"]))
         load_model_state(model, ckpt["model"], source=str(self.paths["checkpoint"]))
         return model.to(device).eval()
 

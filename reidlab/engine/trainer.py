@@ -17,7 +17,8 @@ from the checkpoint of epoch e continues exactly as the uninterrupted run would 
 """
 from __future__ import annotations
 
-import inspect
+import dataclasses
+
 import json
 import math
 import time
@@ -26,114 +27,28 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from reidlab.data.loading import build_sampler, load_data
+from reidlab.data.sample_fields import fields_to
+from reidlab.engine.build import build_model, build_optimizer, method_class, resolve_device
 from reidlab.engine.checkpoint import CHECKPOINT_NAME, load_checkpoint, load_model_state, save_atomic
-from reidlab.engine.config import (MODEL_FIELDS, TrainConfig, _merge, config_from_dict, dump_config,
-                                   import_method_class, load_config, parse_overrides, resolve_config)
+from reidlab.engine.config import TrainConfig, _merge, config_from_dict, dump_config, load_config, parse_overrides, resolve_config
 from reidlab.engine.distributed import DistInfo, barrier, init_distributed, shutdown
+from reidlab.engine.runs import jsonable, load_run, write_history, write_record
 from reidlab.engine.schedule import build_scheduler
+from reidlab.eval.run_eval import eval_splits, evaluate_features
 from reidlab.utils import derive_seed, git_info, package_versions, rng_state, seed_everything, set_rng_state, worker_init_fn
+
+# Re-exported for callers of the former single-module engine.
+__all__ = ["train", "Trainer", "StepContext", "TrainingDiverged", "extract_features_for", "build_model",
+           "build_optimizer", "build_sampler", "load_data", "resolve_device", "evaluate_features"]
 
 
 class TrainingDiverged(RuntimeError):
     """A non-finite loss (or weights) stopped the run; the last good checkpoint is kept."""
-
-
-# --------------------------------------------------------------------------------------------
-# building blocks
-
-
-def resolve_device(spec: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU."""
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(spec)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={spec!r} but CUDA is not available; use device=cpu or device=auto")
-    return dev
-
-
-def load_data(cfg: TrainConfig, dist_info: DistInfo | None = None):
-    """The dataset of ``cfg``: ``load_dataset(cfg.dataset, root)``; root None -> synthetic preset."""
-    from reidlab.data import load_dataset
-
-    root = cfg.root
-    if root is None:
-        from reidlab.data.synth import ensure_synthetic
-
-        # Rank 0 generates first; the others reuse its cache (no concurrent writers).
-        if dist_info is None or dist_info.is_main:
-            root = ensure_synthetic(cfg.dataset, preset=cfg.preset, seed=cfg.data_seed, cache_dir=cfg.synth_cache,
-                                    **cfg.synth_overrides)
-        if dist_info is not None:
-            barrier(dist_info)
-        if dist_info is not None and not dist_info.is_main:
-            root = ensure_synthetic(cfg.dataset, preset=cfg.preset, seed=cfg.data_seed, cache_dir=cfg.synth_cache,
-                                    **cfg.synth_overrides)
-    return load_dataset(cfg.dataset, root)
-
-
-def build_model(cfg: TrainConfig, num_classes: int, modalities: tuple[str, ...]) -> torch.nn.Module:
-    """The method of ``cfg`` (registry name or ``module:Class``) with its overrides applied."""
-    kwargs = dict(cfg.method_overrides)
-    if ":" in cfg.method:
-        for f in MODEL_FIELDS:
-            if getattr(cfg, f) is not None:
-                kwargs.setdefault(f, getattr(cfg, f))
-        cls = import_method_class(cfg.method)
-        return cls(num_classes=num_classes, modalities=modalities, **kwargs)
-    from reidlab.methods import create_method, default_config
-
-    # The method's config also lists the training set-up (lr, P, K, height...): hand it the
-    # resolved values so that ``model.config`` describes the run actually made.
-    resolved = cfg.to_dict()
-    for key in default_config(cfg.method):
-        if key in resolved and key not in ("method_overrides",) and resolved[key] is not None:
-            kwargs.setdefault(key, resolved[key])
-    return create_method(cfg.method, num_classes, modalities, **kwargs)
-
-
-def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam or SGD over the method's ``param_groups()`` (groups may carry their own lr)."""
-    groups = model.param_groups()
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, momentum=cfg.momentum)
-
-
-def build_sampler(records, aligned: bool, cfg: TrainConfig, modalities: tuple[str, ...], rank: int = 0,
-                  world_size: int = 1):
-    """P x K over aligned tuples; modality-balanced P x K (K per modality) for unaligned data.
-
-    ``records`` must be the training dataset's own list (``ReIDImageDataset.records``): the
-    sampler yields positions in it.
-    """
-    from reidlab.data.samplers import ModalityBalancedPKSampler, PKSampler
-
-    pids = [r.pid for r in records]
-    if aligned:
-        return PKSampler(pids, cfg.P, cfg.K, seed=cfg.seed, rank=rank, world_size=world_size)
-    mods = [r.modalities[0] if r.modalities else "" for r in records]
-    return ModalityBalancedPKSampler(pids, mods, cfg.P, cfg.K, seed=cfg.seed, rank=rank,
-                                     world_size=world_size, modality_set=modalities)
-
-
-def _forward_accepts(model: torch.nn.Module, arg: str) -> bool:
-    try:
-        return arg in inspect.signature(model.forward).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-def _forward_accepts_present(model: torch.nn.Module) -> bool:
-    try:
-        return "present" in inspect.signature(model.forward).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def _autocast(device: torch.device, amp: str):
@@ -146,88 +61,330 @@ def _to_float(v: Any) -> float:
     return float(v.detach().float().item()) if torch.is_tensor(v) else float(v)
 
 
-def _eval_splits(data, protocols: list[str] | None) -> list[str]:
-    """Splits the evaluation needs: those of the named protocols, else every non-train split."""
-    if protocols:
-        from reidlab.eval import get_protocol
-
-        need = []
-        for name in protocols:
-            p = get_protocol(name)
-            cand = (p.query_split, *getattr(p, "query_split_aliases", ()), p.gallery_split)
-            need += [s for s in cand if s in data.splits]
-        return sorted(set(need))
-    return [s for s in data.splits if s != "train"]
-
-
-def evaluate_features(features, dataset: str, protocols: list[str] | None):
-    """Evaluation table (one row per protocol) from the evaluation engine."""
-    import pandas as pd
-
-    if not protocols:
-        from reidlab.eval import evaluate_all
-
-        return evaluate_all(features, dataset)
-    from reidlab.eval import evaluate, get_protocol
-
-    return pd.DataFrame([evaluate(features, get_protocol(n)).summary for n in protocols])
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (np.floating, float)):
-        return None if not math.isfinite(float(x)) else float(x)
-    return x
-
-
-def _write_history(run_dir: Path, history: list[dict]) -> None:
-    tmp = run_dir / "history.jsonl.tmp"
-    tmp.write_text("".join(json.dumps(_jsonable(h)) + "\n" for h in history))
-    tmp.replace(run_dir / "history.jsonl")
-
-
-def _write_record(run_dir: Path, record: dict) -> None:
-    (run_dir / "record.json").write_text(json.dumps(_jsonable(record), indent=2))
-
-
-def _last_good(run_dir: Path, history: list[dict]) -> str:
-    if not history:
-        return "none: no epoch finished"
-    return f"{run_dir / CHECKPOINT_NAME}, epoch {history[-1]['epoch']}"
-
-
 def _default_run_name(cfg: TrainConfig) -> str:
     return f"{cfg.method.replace(':', '.')}-{cfg.dataset}-s{cfg.seed}-{datetime.now():%Y%m%d-%H%M%S}"
 
 
-# --------------------------------------------------------------------------------------------
-# the loop
+class StepContext:
+    """What a method's ``training_step(batch, ctx)`` may use for its update(s) on one batch.
+
+    Attributes
+    ----------
+    optimizer : torch.optim.Optimizer
+    scaler : torch.amp.GradScaler (disabled unless amp=fp16)
+    device : torch.device
+    grad_clip : float or None
+        Max global grad norm applied in :meth:`backward_step` (None/0 = off).
+    """
+
+    def __init__(self, trainer: "Trainer") -> None:
+        self._t = trainer
+        self.optimizer = trainer.optimizer
+        self.scaler = trainer.scaler
+        self.device = trainer.device
+        self.grad_clip = trainer.cfg.grad_clip
+        self.epoch = 0   # 0-based
+        self.step = 0    # 0-based, within the epoch
+
+    def autocast(self):
+        """The mixed-precision context of the run (a no-op for amp=none)."""
+        return _autocast(self.device, self._t.cfg.amp)
+
+    def forward(self, images: Mapping[str, torch.Tensor], present: Mapping[str, torch.Tensor] | None = None,
+                fields: Mapping[str, Any] | None = None):
+        """The model's forward through the DDP wrapper when there is one (gradients are synchronised).
+
+        ``present`` and ``fields`` (the batch's ``sample_fields``) are passed only when given."""
+        kw: dict[str, Any] = {}
+        if present is not None:
+            kw["present"] = present
+        if fields:
+            kw["fields"] = fields
+        return self._t.net(images, **kw)
+
+    def check_finite(self, loss: torch.Tensor, parts: Mapping[str, Any] | None = None) -> None:
+        """Raise :class:`TrainingDiverged` (every rank together) when ``loss`` is NaN/Inf."""
+        finite = torch.isfinite(loss.detach()).float()
+        if self._t.dist.enabled:  # every rank must stop together, or the others hang in all-reduce
+            torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
+        if finite.item() < 1:
+            self._t.diverged_loss(loss, parts or {})
+
+    def backward_step(self, loss: torch.Tensor, parts: Mapping[str, Any] | None = None) -> None:
+        """Finite check, zero_grad, scaled backward, optional grad clip, optimiser step, scaler update."""
+        self.check_finite(loss, parts)
+        opt = self.optimizer
+        opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.grad_clip:
+            self.scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(self._t.model.parameters(), self.grad_clip)
+        self.scaler.step(opt)
+        self.scaler.update()
+
+
+class Trainer:
+    """The training loop in four parts: :meth:`setup`, :meth:`run_epoch`, :meth:`step`, :meth:`finish`.
+
+    The loop itself is fixed; a method changes its per-batch update through
+    ``ReIDMethod.training_step(batch, ctx)`` only.
+    """
+
+    def __init__(self, cfg: TrainConfig, device: torch.device, dist_info: DistInfo,
+                 resume: str | Path | None = None, progress: bool = True) -> None:
+        self.cfg, self.device, self.dist, self.resume, self.progress = cfg, device, dist_info, resume, progress
+        self.main = dist_info.is_main
+        self.history: list[dict] = []
+        self.record: dict[str, Any] = {}
+        self.start_epoch = 0
+        self.global_step = 0
+
+    # -- set-up ---------------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Data, sampler, model, optimiser, scheduler, scaler; resume state; run folder and record."""
+        from reidlab.data.torch_dataset import ReIDImageDataset
+        from reidlab.data.transforms import build_transforms
+
+        cfg, dist_info = self.cfg, self.dist
+        seed_everything(derive_seed(cfg.seed, "init"))  # model init depends on the seed only
+        data = self.data = load_data(cfg, dist_info)
+        modalities = self.modalities = tuple(cfg.modalities) if cfg.modalities else tuple(data.modalities)
+        missing = sorted(set(modalities) - set(data.modalities))
+        if missing:
+            raise ValueError(f"modalities {missing} are not in dataset {data.name} ({data.modalities})")
+
+        train_tf = build_transforms(cfg.height, cfg.width, train=True, **cfg.transform)
+        self.test_tf = build_transforms(cfg.height, cfg.width, train=False)
+        # the per-sample fields the method declares ride along with its images (no field is named here)
+        fields = tuple(getattr(method_class(cfg), "sample_fields", ()))
+        self.train_ds = ReIDImageDataset(data.train, modalities, train_tf, relabel=True, fields=fields)
+        self.num_classes = self.train_ds.num_classes
+        self.sampler = build_sampler(self.train_ds.records, data.aligned, cfg, modalities, dist_info.rank,
+                                     dist_info.world_size)
+        if len(self.sampler) == 0:
+            raise ValueError(f"P={cfg.P} x K={cfg.K} gives no batch on {len(data.train)} train records "
+                             f"over {dist_info.world_size} process(es); lower P or K")
+
+        # Resuming loads the checkpoint's weights: never fetch or build pretrained ones first.
+        build_cfg = cfg if self.resume is None else dataclasses.replace(cfg, pretrained=False)
+        model = self.model = build_model(build_cfg, self.num_classes, modalities).to(self.device)
+        if cfg.channels_last:
+            model = self.model = model.to(memory_format=torch.channels_last)
+        # Unaligned batches (some modalities absent per sample) only go to methods that say they take them.
+        self.pass_present = bool(getattr(model, "accepts_missing", False))
+        if not data.aligned and len(modalities) > 1 and not self.pass_present:
+            raise ValueError(f"method {cfg.method!r} ({type(model).__name__}) has accepts_missing=False but dataset "
+                             f"{data.name!r} is unaligned with modalities {list(modalities)}; train it on one "
+                             "modality (modalities=[...]) or use a method that accepts missing modalities")
+        self.optimizer = build_optimizer(model, cfg)
+        self.scheduler = build_scheduler(self.optimizer, warmup_epochs=cfg.warmup_epochs,
+                                         warmup_factor=cfg.warmup_factor, milestones=cfg.milestones,
+                                         gamma=cfg.gamma)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16")
+
+        if self.resume is not None:
+            ckpt = load_checkpoint(self.resume, map_location="cpu")
+            self.run_dir = Path(self.resume) if Path(self.resume).is_dir() else Path(self.resume).parent
+            load_model_state(model, ckpt["model"], source=str(self.resume))
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+            self.scaler.load_state_dict(ckpt["scaler"])
+            self.sampler.load_state_dict({**ckpt["sampler"], "rank": dist_info.rank,
+                                          "world_size": dist_info.world_size})
+            set_rng_state(ckpt["rng"])
+            self.history = list(ckpt["history"])
+            self.start_epoch = int(ckpt["epoch"]) + 1
+        else:
+            self.run_dir = Path(cfg.out_dir) / (cfg.run_name or _default_run_name(cfg))
+            if self.main and (self.run_dir / CHECKPOINT_NAME).exists():
+                raise FileExistsError(f"{self.run_dir} already holds a run; resume it (--resume {self.run_dir}) "
+                                      "or choose another run_name/out_dir")
+        if self.main:
+            self._start_record()
+
+        self.net: torch.nn.Module = model
+        if dist_info.enabled:
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=cfg.ddp_find_unused_parameters)
+        self.ctx = StepContext(self)
+        self.global_step = self.start_epoch * len(self.sampler)
+
+    def _start_record(self) -> None:
+        cfg, data, run_dir, device = self.cfg, self.data, self.run_dir, self.device
+        run_dir.mkdir(parents=True, exist_ok=True)
+        dump_config(cfg, run_dir / "config.yaml")
+        record = {
+            "git": git_info(), "versions": package_versions(), "seed": cfg.seed, "data_seed": cfg.data_seed,
+            "device": str(device),
+            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "world_size": self.dist.world_size, "dataset": data.name, "root": str(data.root),
+            "manifest_checksum": data.manifest_checksum(), "num_classes": self.num_classes,
+            "modalities": list(self.modalities), "num_train_records": len(data.train),
+            "feature_norm": getattr(self.model, "feature_norm", "none"),
+            # what the method's weight initialisation did (checkpoint import report), when it says
+            "init": getattr(self.model, "init_report", None) or None,
+            "started": datetime.now(timezone.utc).isoformat(), "status": "running",
+            "resumed_from_epoch": self.start_epoch if self.resume is not None else None,
+        }
+        if self.resume is not None and (run_dir / "record.json").exists():
+            old = json.loads((run_dir / "record.json").read_text())
+            record["started"] = old.get("started", record["started"])
+            record["resumes"] = old.get("resumes", []) + [record.pop("resumed_from_epoch")]
+        self.record = record
+        write_record(run_dir, record)
+
+    # -- failure --------------------------------------------------------------------------------
+    def _last_good(self) -> str:
+        if not self.history:
+            return "none: no epoch finished"
+        return f"{self.run_dir / CHECKPOINT_NAME}, epoch {self.history[-1]['epoch']}"
+
+    def _stop(self, msg: str, **extra: Any) -> None:
+        if self.main:
+            self.record.update(status="diverged", error=msg, **extra)
+            write_record(self.run_dir, self.record)
+        raise TrainingDiverged(msg)
+
+    def diverged_loss(self, total: torch.Tensor, parts: Mapping[str, Any]) -> None:
+        """Stop the run on a non-finite loss; the message names epoch, step and the bad parts."""
+        bad = [k for k, v in parts.items() if not math.isfinite(_to_float(v))]
+        msg = (f"non-finite loss {_to_float(total)} at epoch {self.ctx.epoch + 1}, step {self.ctx.step + 1} "
+               f"(global step {self.global_step}); non-finite parts: {bad or 'none (total only)'}; "
+               f"parts: { {k: _to_float(v) for k, v in parts.items()} }. Training stopped; the last "
+               f"good checkpoint ({self._last_good()}) is kept. "
+               "Lower lr, enable grad_clip or check the data.")
+        self._stop(msg, ended=datetime.now(timezone.utc).isoformat())
+
+    # -- the loop -------------------------------------------------------------------------------
+    def step(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Move one loader batch to the device and run the method's ``training_step`` on it."""
+        images = {m: t.to(self.device, non_blocking=True) for m, t in batch["images"].items()}
+        if self.cfg.channels_last:
+            images = {m: t.contiguous(memory_format=torch.channels_last) for m, t in images.items()}
+        on_dev: dict[str, Any] = {"images": images, "labels": batch["label"].to(self.device, non_blocking=True),
+                                  "present": None}
+        if self.pass_present and not self.data.aligned and batch.get("present") is not None:
+            on_dev["present"] = {m: v.to(self.device) for m, v in batch["present"].items()}
+        # the per-sample fields the method declared (ReIDMethod.sample_fields), whatever their names
+        on_dev["fields"] = fields_to(batch.get("fields") or {}, self.device)
+        return self.model.training_step(on_dev, self.ctx)
+
+    def run_epoch(self, epoch: int) -> dict[str, Any]:
+        """One epoch: seeded loader, steps, scheduler, weight check; returns the history entry."""
+        cfg, dist_info = self.cfg, self.dist
+        self.sampler.set_epoch(epoch)
+        seed_everything(derive_seed(cfg.seed, epoch, dist_info.rank))
+        gen = torch.Generator().manual_seed(derive_seed(cfg.seed, epoch, dist_info.rank, "loader"))
+        loader = DataLoader(self.train_ds, batch_sampler=self.sampler, num_workers=cfg.num_workers,
+                            worker_init_fn=worker_init_fn, generator=gen, pin_memory=self.device.type == "cuda",
+                            collate_fn=getattr(self.train_ds, "collate", None))
+        self.net.train()
+        lr = self.optimizer.param_groups[0]["lr"]
+        sums: dict[str, float] = {}
+        n_img, n_steps, t0 = 0, 0, time.perf_counter()
+        self.ctx.epoch = epoch
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (self.progress and self.main),
+                   leave=False)
+        for step, batch in enumerate(bar):
+            self.ctx.step = step
+            total, parts = self.step(batch)
+            n_img += int(batch["label"].shape[0])
+            n_steps += 1
+            self.global_step += 1
+            sums["loss"] = sums.get("loss", 0.0) + _to_float(total)
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + _to_float(v)
+            dt = time.perf_counter() - t0
+            bar.set_postfix(loss=f"{sums['loss'] / n_steps:.3f}", lr=f"{lr:.2e}", img_s=f"{n_img / dt:.1f}")
+        elapsed = time.perf_counter() - t0
+        self.scheduler.step()
+        bad_w = [n for n, p in self.model.named_parameters() if not torch.isfinite(p).all()]
+        if bad_w:
+            self._stop(f"non-finite weights after epoch {epoch + 1} ({bad_w[:5]}); the last good checkpoint "
+                       f"in {self.run_dir} is kept. Lower lr or enable grad_clip.")
+        entry: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "steps": n_steps,
+                                 "images_per_s": n_img * dist_info.world_size / max(elapsed, 1e-9),
+                                 "time_s": elapsed}
+        entry.update({k: v / max(n_steps, 1) for k, v in sums.items()})
+        if self.main and cfg.eval_every and (epoch + 1) % cfg.eval_every == 0 and epoch + 1 < cfg.epochs:
+            feats = extract_features_for(self.model, self.data, cfg, self.test_tf, self.device, self.progress)
+            entry["eval"] = evaluate_features(feats, self.data.name, cfg.eval_protocols).to_dict(orient="records")
+        return entry
+
+    def save_checkpoint(self, epoch: int) -> None:
+        """checkpoint_last.pth + history.jsonl (rank 0)."""
+        ckpt = {"epoch": epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                "sampler": self.sampler.state_dict(), "rng": rng_state(), "history": self.history,
+                "config": self.cfg.to_dict(), "num_classes": self.num_classes,
+                "modalities": list(self.modalities)}
+        save_atomic(ckpt, self.run_dir / CHECKPOINT_NAME)
+        write_history(self.run_dir, self.history)
+
+    def finish(self):
+        """Final features and evaluation, record status; returns the Run (None on other ranks)."""
+        cfg, run_dir = self.cfg, self.run_dir
+        if self.main:
+            feats = extract_features_for(self.model, self.data, cfg, self.test_tf, self.device, self.progress)
+            feats.save(run_dir / "features.npz")
+            if cfg.final_eval:
+                table = evaluate_features(feats, self.data.name, cfg.eval_protocols)
+                table.to_csv(run_dir / "results.csv", index=False)
+                (run_dir / "results.json").write_text(json.dumps(jsonable(table.to_dict(orient="records")), indent=2))
+                if self.history:
+                    self.history[-1]["eval"] = table.to_dict(orient="records")
+                    write_history(run_dir, self.history)
+            self.record.update(status="finished", ended=datetime.now(timezone.utc).isoformat())
+            write_record(run_dir, self.record)
+        barrier(self.dist)
+        return load_run(run_dir) if self.main else None
+
+    def fit(self):
+        """setup -> epochs (checkpoint after each) -> finish."""
+        self.setup()
+        for epoch in range(self.start_epoch, self.cfg.epochs):
+            self.history.append(self.run_epoch(epoch))
+            if self.main:
+                self.save_checkpoint(epoch)
+            barrier(self.dist)
+        return self.finish()
 
 
 def train(cfg: TrainConfig | Mapping[str, Any] | str | Path, overrides: Iterable[str] = (), *,
           resume: str | Path | None = None, progress: bool = True):
     """Train ``cfg.method`` on ``cfg.dataset``, evaluate, and return the run (:class:`reidlab.engine.runs.Run`).
 
-    Args:
-        cfg: a :class:`TrainConfig`, a dict of its fields, or a YAML path.
-        overrides: dotted ``key=value`` strings applied on top (``lr=1e-3``).
-        resume: a run folder or checkpoint to continue exactly; its config.yaml is used
-            (``overrides`` may change only ``epochs``, ``eval_*``, ``num_workers``).
-        progress: show tqdm bars.
-    Returns:
+    Parameters
+    ----------
+    cfg : TrainConfig, dict or path
+        A :class:`TrainConfig`, a dict of its fields, or a YAML path.
+    overrides : iterable of str
+        Dotted ``key=value`` strings applied on top (``lr=1e-3``).
+    resume : path, optional
+        A run folder or checkpoint to continue exactly; its config.yaml is used
+        (``overrides`` may change only ``epochs``, ``eval_*``, ``num_workers``).
+    progress : bool
+        Show tqdm bars.
+
+    Returns
+    -------
+    Run or None
         The Run (on DDP ranks other than 0: None).
-    Raises:
-        TrainingDiverged: a NaN/Inf loss; message names the epoch, step and loss part.
+
+    Raises
+    ------
+    TrainingDiverged
+        A NaN/Inf loss; the message names the epoch, step and loss part.
+    ValueError
+        Unaligned data for a method with ``accepts_missing = False`` (several modalities).
     """
     if resume is not None:
         ckpt_path = Path(resume)
         run_dir = ckpt_path if ckpt_path.is_dir() else ckpt_path.parent
+        stored = load_config(run_dir / "config.yaml").to_dict()
         base = load_config(run_dir / "config.yaml", overrides)
+        check_resume_overrides(stored, base.to_dict(), str(run_dir))
     elif isinstance(cfg, (TrainConfig, Mapping)):
         d = cfg.to_dict() if isinstance(cfg, TrainConfig) else dict(cfg)
         base = config_from_dict(_merge(d, parse_overrides(overrides)))
@@ -242,189 +399,9 @@ def train(cfg: TrainConfig | Mapping[str, Any] | str | Path, overrides: Iterable
     if dist_info.enabled and device.type == "cuda":
         device = torch.device("cuda", dist_info.local_rank)
     try:
-        return _train(cfg, device, dist_info, resume, progress)
+        return Trainer(cfg, device, dist_info, resume, progress).fit()
     finally:
         shutdown(dist_info)
-
-
-def _train(cfg: TrainConfig, device: torch.device, dist_info: DistInfo, resume, progress: bool):
-    from reidlab.data.transforms import build_transforms
-    from reidlab.data.torch_dataset import ReIDImageDataset
-
-    main = dist_info.is_main
-    seed_everything(derive_seed(cfg.seed, "init"))  # model init depends on the seed only
-    data = load_data(cfg, dist_info)
-    modalities = tuple(cfg.modalities) if cfg.modalities else tuple(data.modalities)
-    missing = sorted(set(modalities) - set(data.modalities))
-    if missing:
-        raise ValueError(f"modalities {missing} are not in dataset {data.name} ({data.modalities})")
-
-    train_tf = build_transforms(cfg.height, cfg.width, train=True, **cfg.transform)
-    test_tf = build_transforms(cfg.height, cfg.width, train=False)
-    train_ds = ReIDImageDataset(data.train, modalities, train_tf, relabel=True)
-    num_classes = train_ds.num_classes
-    sampler = build_sampler(train_ds.records, data.aligned, cfg, modalities, dist_info.rank, dist_info.world_size)
-    if len(sampler) == 0:
-        raise ValueError(f"P={cfg.P} x K={cfg.K} gives no batch on {len(data.train)} train records "
-                         f"over {dist_info.world_size} process(es); lower P or K")
-
-    model = build_model(cfg, num_classes, modalities).to(device)
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(model, cfg)
-    scheduler = build_scheduler(optimizer, warmup_epochs=cfg.warmup_epochs, warmup_factor=cfg.warmup_factor,
-                                milestones=cfg.milestones, gamma=cfg.gamma)
-    scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16")
-
-    history: list[dict] = []
-    start_epoch = 0
-    if resume is not None:
-        ckpt = load_checkpoint(resume, map_location="cpu")
-        run_dir = Path(resume) if Path(resume).is_dir() else Path(resume).parent
-        load_model_state(model, ckpt["model"], source=str(resume))
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        scaler.load_state_dict(ckpt["scaler"])
-        sampler.load_state_dict({**ckpt["sampler"], "rank": dist_info.rank, "world_size": dist_info.world_size})
-        set_rng_state(ckpt["rng"])
-        history = list(ckpt["history"])
-        start_epoch = int(ckpt["epoch"]) + 1
-    else:
-        run_dir = Path(cfg.out_dir) / (cfg.run_name or _default_run_name(cfg))
-        if main and (run_dir / CHECKPOINT_NAME).exists():
-            raise FileExistsError(f"{run_dir} already holds a run; resume it (--resume {run_dir}) "
-                                  "or choose another run_name/out_dir")
-
-    record: dict[str, Any] = {}
-    if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        dump_config(cfg, run_dir / "config.yaml")
-        record = {
-            "git": git_info(), "versions": package_versions(), "seed": cfg.seed, "data_seed": cfg.data_seed,
-            "device": str(device), "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-            "world_size": dist_info.world_size, "dataset": data.name, "root": str(data.root),
-            "manifest_checksum": data.manifest_checksum(), "num_classes": num_classes,
-            "modalities": list(modalities), "num_train_records": len(data.train),
-            "started": datetime.now(timezone.utc).isoformat(), "status": "running",
-            "resumed_from_epoch": start_epoch if resume is not None else None,
-            # how the weights were initialised when the method reports it (e.g. TransOSS's checkpoint import)
-            "init": getattr(model, "init_report", None) or None,
-        }
-        if resume is not None and (run_dir / "record.json").exists():
-            old = json.loads((run_dir / "record.json").read_text())
-            record["started"] = old.get("started", record["started"])
-            record["resumes"] = old.get("resumes", []) + [record.pop("resumed_from_epoch")]
-        _write_record(run_dir, record)
-
-    net: torch.nn.Module = model
-    if dist_info.enabled:
-        net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=cfg.ddp_find_unused_parameters)
-    pass_present = _forward_accepts_present(model)
-    pass_sizes = _forward_accepts(model, "sizes")  # original image sizes (TransOSS's ship-size embedding)
-    global_step = start_epoch * len(sampler)
-
-    for epoch in range(start_epoch, cfg.epochs):
-        sampler.set_epoch(epoch)
-        seed_everything(derive_seed(cfg.seed, epoch, dist_info.rank))
-        gen = torch.Generator().manual_seed(derive_seed(cfg.seed, epoch, dist_info.rank, "loader"))
-        loader = DataLoader(train_ds, batch_sampler=sampler, num_workers=cfg.num_workers,
-                            worker_init_fn=worker_init_fn, generator=gen, pin_memory=device.type == "cuda")
-        net.train()
-        lr = optimizer.param_groups[0]["lr"]
-        sums: dict[str, float] = {}
-        n_img, n_steps, t0 = 0, 0, time.perf_counter()
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (progress and main), leave=False)
-        for step, batch in enumerate(bar):
-            images = {m: t.to(device, non_blocking=True) for m, t in batch["images"].items()}
-            if cfg.channels_last:
-                images = {m: t.contiguous(memory_format=torch.channels_last) for m, t in images.items()}
-            labels = batch["label"].to(device, non_blocking=True)
-            with _autocast(device, cfg.amp):
-                if pass_present:
-                    extra = ({"sizes": {m: v.to(device) for m, v in batch["size"].items()}}
-                             if pass_sizes else {})
-                    outputs = net(images, present={m: v.to(device) for m, v in batch["present"].items()}, **extra)
-                else:
-                    outputs = net(images)
-                total, parts = model.loss(outputs, labels)
-            finite = torch.isfinite(total.detach()).float()
-            if dist_info.enabled:  # every rank must stop together, or the others hang in all-reduce
-                torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
-            if finite.item() < 1:
-                bad = [k for k, v in parts.items() if not math.isfinite(_to_float(v))]
-                msg = (f"non-finite loss {_to_float(total)} at epoch {epoch + 1}, step {step + 1} "
-                       f"(global step {global_step}); non-finite parts: {bad or 'none (total only)'}; "
-                       f"parts: { {k: _to_float(v) for k, v in parts.items()} }. Training stopped; the last "
-                       f"good checkpoint ({_last_good(run_dir, history)}) is kept. "
-                       "Lower lr, enable grad_clip or check the data.")
-                if main:
-                    record.update(status="diverged", error=msg, ended=datetime.now(timezone.utc).isoformat())
-                    _write_record(run_dir, record)
-                raise TrainingDiverged(msg)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(total).backward()
-            if cfg.grad_clip:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            bs = labels.shape[0]
-            n_img += bs
-            n_steps += 1
-            global_step += 1
-            sums["loss"] = sums.get("loss", 0.0) + _to_float(total)
-            for k, v in parts.items():
-                sums[k] = sums.get(k, 0.0) + _to_float(v)
-            dt = time.perf_counter() - t0
-            bar.set_postfix(loss=f"{sums['loss'] / n_steps:.3f}", lr=f"{lr:.2e}", img_s=f"{n_img / dt:.1f}")
-        elapsed = time.perf_counter() - t0
-        scheduler.step()
-        bad_w = [n for n, p in model.named_parameters() if not torch.isfinite(p).all()]
-        if bad_w:
-            msg = (f"non-finite weights after epoch {epoch + 1} ({bad_w[:5]}); the last good checkpoint "
-                   f"in {run_dir} is kept. Lower lr or enable grad_clip.")
-            if main:
-                record.update(status="diverged", error=msg)
-                _write_record(run_dir, record)
-            raise TrainingDiverged(msg)
-        entry: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "steps": n_steps,
-                                 "images_per_s": n_img * dist_info.world_size / max(elapsed, 1e-9),
-                                 "time_s": elapsed}
-        entry.update({k: v / max(n_steps, 1) for k, v in sums.items()})
-        if main and cfg.eval_every and (epoch + 1) % cfg.eval_every == 0 and epoch + 1 < cfg.epochs:
-            feats = extract_features_for(model, data, cfg, test_tf, device, progress)
-            table = evaluate_features(feats, data.name, cfg.eval_protocols)
-            entry["eval"] = table.to_dict(orient="records")
-        history.append(entry)
-        if main:
-            ckpt = {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                    "sampler": sampler.state_dict(), "rng": rng_state(), "history": history,
-                    "config": cfg.to_dict(), "num_classes": num_classes, "modalities": list(modalities)}
-            save_atomic(ckpt, run_dir / CHECKPOINT_NAME)
-            _write_history(run_dir, history)
-        barrier(dist_info)
-
-    if main:
-        feats = extract_features_for(model, data, cfg, test_tf, device, progress)
-        feats.save(run_dir / "features.npz")
-        if cfg.final_eval:
-            table = evaluate_features(feats, data.name, cfg.eval_protocols)
-            table.to_csv(run_dir / "results.csv", index=False)
-            (run_dir / "results.json").write_text(json.dumps(_jsonable(table.to_dict(orient="records")), indent=2))
-            if history:
-                history[-1]["eval"] = table.to_dict(orient="records")
-                _write_history(run_dir, history)
-        record.update(status="finished", ended=datetime.now(timezone.utc).isoformat())
-        _write_record(run_dir, record)
-    barrier(dist_info)
-    if not main:
-        return None
-    from reidlab.engine.runs import load_run
-
-    return load_run(run_dir)
 
 
 def extract_features_for(model: torch.nn.Module, data, cfg: TrainConfig, transform, device: torch.device,
@@ -432,6 +409,27 @@ def extract_features_for(model: torch.nn.Module, data, cfg: TrainConfig, transfo
     """Features of the splits the configured evaluation needs."""
     from reidlab.engine.extract import extract_features
 
-    return extract_features(model, data, _eval_splits(data, cfg.eval_protocols), transform,
+    return extract_features(model, data, eval_splits(data, cfg.eval_protocols), transform,
                             batch_size=cfg.eval_batch_size, device=device, progress=progress,
                             meta={"method": cfg.method, "backbone": str(cfg.backbone)})
+
+
+# config keys a resume may change: they do not alter what the finished epochs computed
+RESUME_MUTABLE = ("epochs", "num_workers", "device", "final_eval", "out_dir", "run_name")
+
+
+def check_resume_overrides(old: Mapping[str, Any], new: Mapping[str, Any], run: str) -> None:
+    """Refuse a resume whose config differs from the stored one outside :data:`RESUME_MUTABLE` / ``eval_*``.
+
+    Raises
+    ------
+    ValueError
+        Naming the key and its old and new values.
+    """
+    for key in sorted(set(old) | set(new)):
+        if key in RESUME_MUTABLE or key.startswith("eval_"):
+            continue
+        if old.get(key) != new.get(key):
+            raise ValueError(f"resume of {run}: config key {key!r} would change from {old.get(key)!r} to "
+                             f"{new.get(key)!r}; only {list(RESUME_MUTABLE)} and eval_* may change on resume "
+                             f"(start a new run for a different {key})")

@@ -15,6 +15,8 @@ dataset so that ``reidlab eval FEATURES.npz --protocol NAME`` can check they agr
 """
 from __future__ import annotations
 
+import zipfile
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -109,18 +111,28 @@ class FeatureSet:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"features file {path} does not exist")
-        with np.load(path, allow_pickle=False) as z:
-            names = list(z.keys())
-            if "meta/dataset" not in names:
-                raise ValueError(f"{path}: not a reidlab feature file (no 'meta/dataset' array); "
-                                 "see reidlab.eval.features for the format")
-            meta = {k[5:]: str(z[k]) for k in names if k.startswith("meta/")}
-            dataset = meta.pop("dataset")
-            split_names = sorted({k.rsplit("/", 1)[0] for k in names if not k.startswith("meta/")})
-            splits = {}
-            for s in split_names:
-                missing = [n for n in _PER_RECORD + _PER_ROW if f"{s}/{n}" not in names]
-                if missing:
-                    raise ValueError(f"{path}: split {s!r} lacks arrays {missing}")
-                splits[s] = SplitFeatures(**{n: z[f"{s}/{n}"] for n in _PER_RECORD + _PER_ROW})
+        if path.is_dir() or not zipfile.is_zipfile(path):
+            # np.load would try pickle on it and talk about allow_pickle: the wrong fix
+            raise ValueError(f"{path}: not a reidlab features file (a .npz archive written by `reidlab extract` "
+                             "or FeatureSet.save); see reidlab.eval.features for the format")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                names = list(z.keys())
+                if "meta/dataset" not in names:
+                    raise ValueError(f"{path}: not a reidlab features file (no 'meta/dataset' array); "
+                                     "see reidlab.eval.features for the format")
+                meta = {k[5:]: str(z[k]) for k in names if k.startswith("meta/")}
+                dataset = meta.pop("dataset")
+                split_names = sorted({k.rsplit("/", 1)[0] for k in names if not k.startswith("meta/")})
+                splits = {}
+                for s in split_names:
+                    missing = [n for n in _PER_RECORD + _PER_ROW if f"{s}/{n}" not in names]
+                    if missing:
+                        raise ValueError(f"{path}: split {s!r} lacks arrays {missing}")
+                    splits[s] = SplitFeatures(**{n: z[f"{s}/{n}"] for n in _PER_RECORD + _PER_ROW})
+        except ValueError as e:
+            if "pickle" not in str(e):
+                raise
+            raise ValueError(f"{path}: holds pickled Python objects, which a reidlab features file never does; "
+                             "pass the .npz written by `reidlab extract` (see reidlab.eval.features)") from e
         return cls(dataset=dataset, splits=splits, meta=meta)

@@ -38,12 +38,12 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 from reidlab import MODALITIES
+from reidlab.data.names import DATASETS
 
 FUSIONS = ("sum", "mean", "concat", "method", "each")
 JUNK_RULES = ("same_cam", "same_scene", "none", "cam_group")
 SAMPLINGS = ("all", "single_shot", "multi_shot")
 AGGREGATIONS = ("mean_std",)
-DATASETS = ("rgbn300", "rgbnt100", "msvr310", "wmveid863", "ucmveid", "hoss")
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,9 @@ class Protocol:
     read it back with :attr:`cam_group_map`. ``shots`` is the number of gallery items kept per
     ID for ``multi_shot`` (1 for ``single_shot``). Trial ``t`` samples with seed ``seed + t``.
     ``query_split_aliases`` are split names tried, in order, when a feature set lacks
-    ``query_split`` (MSVR310's ``query3`` is also exposed as ``query``).
+    ``query_split`` (MSVR310's ``query3`` is also exposed as ``query``); ``gallery_split_aliases``
+    likewise for ``gallery_split`` (UCM-VeID: the paper's ``test`` split divided by modality, or
+    the alternative ``query`` / ``gallery`` folders).
     """
 
     name: str
@@ -75,12 +77,14 @@ class Protocol:
     aggregation: str = "mean_std"
     drop_negative_pid: bool = True
     query_split_aliases: tuple[str, ...] = ()
+    gallery_split_aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
         set_("query_modalities", _canon(self.query_modalities, self.name))
         set_("gallery_modalities", _canon(self.gallery_modalities, self.name))
         set_("query_split_aliases", tuple(self.query_split_aliases))
+        set_("gallery_split_aliases", tuple(self.gallery_split_aliases))
         if isinstance(self.cam_groups, Mapping):
             set_("cam_groups", tuple(sorted((int(k), int(v)) for k, v in self.cam_groups.items())))
         for what, value, allowed in (("fusion", self.fusion, FUSIONS), ("junk", self.junk, JUNK_RULES),
@@ -212,24 +216,49 @@ def _register_aligned(dataset: str, mods: tuple[str, ...], junk: str, *, suffix:
 
 _RGBNT = ("rgb", "nir", "tir")
 _register_aligned("rgbn300", ("rgb", "nir"), "same_cam", note="junk: same ID + same camera")
+# The method's own fused test embedding (e.g. HAMNet's class-aware weighting, the public code's
+# test feature), next to the sum-fused protocol of the paper.
+register_protocol(Protocol(name="rgbn300/rgb-nir-method", dataset="rgbn300", query_split="query",
+                           gallery_split="gallery", junk="same_cam", query_modalities=("rgb", "nir"),
+                           gallery_modalities=("rgb", "nir"), fusion="method",
+                           description="multi-modal RGB+NIR -> same, the method's own fused embedding "
+                                       "(fused:rgb+nir rows, e.g. HAMNet class-aware); junk: same ID + same camera"))
 _register_aligned("rgbnt100", _RGBNT, "same_cam", missing=True, note="junk: same ID + same camera")
 _register_aligned("msvr310", _RGBNT, "same_scene", query_split="query3", aliases_split=("query",),
                   note="junk: same ID + same scene (MSVR310 papers)")
 _register_aligned("msvr310", _RGBNT, "same_cam", suffix="@samecam", query_split="query3", aliases_split=("query",),
                   subsets=False, cross=False, note="junk: same ID + same camera (NOT comparable with the same-scene rule)")
 _register_aligned("wmveid863", _RGBNT, "same_cam", note="junk: same ID + same camera")
+# PORSCHE's public code evaluates MSVR310 visible <-> near-infrared with the Market rule (same ID + same
+# camera), not the same-scene rule of the MSVR310 papers: registered under its own name beside the scene rule.
+for _q, _g in (("rgb", "nir"), ("nir", "rgb")):
+    register_protocol(Protocol(
+        name=f"msvr310/{_q}2{_g}@samecam", dataset="msvr310", query_split="query3", gallery_split="gallery",
+        query_split_aliases=("query",), query_modalities=(_q,), gallery_modalities=(_g,), junk="same_cam",
+        description=f"cross-modal {_q.upper()} query -> {_g.upper()} gallery as PORSCHE's public code evaluates it; "
+                    "junk: same ID + same camera (NOT comparable with msvr310/" + f"{_q}2{_g}, same-scene rule)"))
 
+# UCM-VeID (HWDNet paper): the test set is divided *by modality* -- RGB2IR: every test RGB image
+# is a query and every test IR image the gallery; IR2RGB the reverse. Nothing is removed as junk
+# (RGB and IR videos are numbered alike, so a same-camera rule would drop true cross-modal
+# matches). Single-shot = one random gallery image per ID; the number of trials (10, seeds 0..9)
+# and multi-shot = every gallery image of each ID (one pass) are reidlab's reading (inferred): the
+# paper states neither. The ``test`` split is tried first, then the ``query`` / ``gallery`` folders.
+UCMVEID_SINGLE_SHOT_TRIALS = 10
 for _q, _g in (("rgb", "tir"), ("tir", "rgb")):
-    for _samp, _shots in (("single_shot", 1), ("multi_shot", 10)):
-        _tag = "single" if _samp == "single_shot" else "multi"
+    _dir = "RGB2IR" if _q == "rgb" else "IR2RGB"
+    for _samp, _tag in (("single_shot", "single"), ("all", "multi")):
+        _trials = UCMVEID_SINGLE_SHOT_TRIALS if _samp == "single_shot" else 1
+        _how = (f"one random gallery image per ID, {_trials} seeded trials (seeds 0..{_trials - 1}; inferred), "
+                "mean +- std" if _samp == "single_shot" else "every gallery image of each ID (inferred)")
         register_protocol(Protocol(
-            name=f"ucmveid/{_q}2{_g}-{_tag}", dataset="ucmveid", query_split="query", gallery_split="gallery",
-            query_modalities=(_q,), gallery_modalities=(_g,), junk="same_cam", gallery_sampling=_samp,
-            shots=_shots, trials=10, seed=0,
-            description=(f"{'RGB2IR' if _q == 'rgb' else 'IR2RGB'}: {_q.upper()} query -> {_g.upper()} gallery, "
-                         f"{_shots} random gallery image(s) per ID, 10 seeded trials (seeds 0..9), mean +- std; "
-                         "junk: same ID + same camera")),
-            aliases=[f"ucmveid/{'rgb2ir' if _q == 'rgb' else 'ir2rgb'}-{_tag}"])
+            name=f"ucmveid/{_q}2{_g}-{_tag}", dataset="ucmveid", query_split="test", gallery_split="test",
+            query_split_aliases=("query",), gallery_split_aliases=("gallery",),
+            query_modalities=(_q,), gallery_modalities=(_g,), junk="none", gallery_sampling=_samp,
+            shots=1, trials=_trials, seed=0,
+            description=f"{_dir}: every test {_q.upper()} image a query -> test {_g.upper()} images, {_how}; "
+                        "junk: none (paper)"),
+            aliases=[f"ucmveid/{_dir.lower()}-{_tag}"])
 
 register_protocol(Protocol(name="hoss/all", dataset="hoss", query_split="query", gallery_split="gallery",
                            query_modalities=("rgb", "sar"), gallery_modalities=("rgb", "sar"), fusion="each",

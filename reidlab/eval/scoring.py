@@ -2,10 +2,16 @@
 
 Items of a protocol are *records* of a split (one fused feature per record) or, with fusion
 ``each`` or a single modality, feature rows. Gallery sampling is per trial with seed
-``protocol.seed + trial``: ``single_shot`` keeps one random item per gallery ID, ``multi_shot``
-``shots`` per ID (all of an ID's items when it has fewer); gallery items with ``pid < 0`` are
-not sampled (they are junk anyway under ``drop_negative_pid``). Trials are aggregated as
-mean and sample standard deviation (ddof=1). Metrics are fractions in [0, 1].
+``protocol.seed + trial`` and happens *after* junk removal: for each query, ``single_shot``
+keeps one random non-junk item per gallery ID, ``multi_shot`` ``shots`` per ID (all of an
+ID's non-junk items when it has fewer), so a query never loses its true matches to a draw
+that picked only junk. The draw is one random priority per gallery item and trial; a query
+keeps, per ID, its ``shots`` non-junk items of lowest priority, so with junk rule ``none``
+every query sees the same gallery. Queries whose junk sets coincide (same ID and camera for
+``same_cam``, same ID and scene for ``same_scene``, same camera group for ``cam_group``) are
+ranked together. Gallery items with ``pid < 0`` are never sampled (junk under
+``drop_negative_pid``). Trials are aggregated as mean and sample standard deviation (ddof=1).
+Metrics are fractions in [0, 1].
 """
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .features import FeatureSet, SplitFeatures, fused_key
-from .metrics import RankingResult, rank_distances, rank_features
+from .metrics import RankingResult, cmc_from_first_hit, rank_distances, rank_features
 from .protocols import FUSIONS, Protocol, get_protocol, list_protocols
 from .rerank import RerankParams, average_query_expansion, k_reciprocal_rerank
 
@@ -119,16 +125,61 @@ def _resolve_split(features: FeatureSet, name: str, aliases: tuple[str, ...]) ->
                               + f"; it has {sorted(features.splits)}")
 
 
-def sample_gallery(pid: np.ndarray, mode: str, shots: int, seed: int) -> np.ndarray:
-    """Sorted indices of the gallery items kept: all, or up to ``shots`` random items per ID (pid >= 0)."""
+def sample_gallery(pid: np.ndarray, mode: str, shots: int, seed: int,
+                   valid: np.ndarray | None = None) -> np.ndarray:
+    """Sorted indices of the gallery items kept: all, or up to ``shots`` random items per ID (pid >= 0).
+
+    ``valid`` (G,) bool restricts the draw to those items (the non-junk items of a query); the
+    draw uses one uniform priority per item from ``seed``, so the same seed keeps the same items
+    wherever the valid sets agree.
+    """
     if mode == "all":
-        return np.arange(len(pid))
-    rng = np.random.default_rng(seed)
-    keep = []
-    for p in np.unique(pid[pid >= 0]):
-        idx = np.flatnonzero(pid == p)
-        keep.append(rng.choice(idx, size=min(shots, len(idx)), replace=False))
-    return np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64)
+        return np.arange(len(pid)) if valid is None else np.flatnonzero(valid)
+    prio = np.random.default_rng(seed).random(len(pid))
+    ok = pid >= 0 if valid is None else (pid >= 0) & valid
+    idx = np.flatnonzero(ok)
+    if not len(idx):
+        return np.zeros(0, dtype=np.int64)
+    order = idx[np.lexsort((prio[idx], pid[idx]))]  # by ID, then by priority
+    p = pid[order]
+    first = np.r_[0, np.flatnonzero(p[1:] != p[:-1]) + 1]
+    rank_in_id = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
+    return np.sort(order[rank_in_id < shots])
+
+
+def junk_groups(q: "Side", g: "Side", proto: Protocol) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Queries that share a junk set, and that set: ``[(query indices, gallery junk mask (G,)), ...]``.
+
+    Junk here is the protocol's rule only (items with pid < 0 are never sampled anyway).
+    """
+    if proto.junk == "none":
+        return [(np.arange(len(q.pid)), np.zeros(len(g.pid), bool))]
+    if proto.junk == "same_cam":
+        keys = np.stack([q.pid, q.camid], 1)
+    elif proto.junk == "same_scene":
+        keys = np.stack([q.pid, q.scene], 1)
+    elif proto.junk == "cam_group":
+        cmap = proto.cam_group_map
+        missing = sorted((set(q.camid.tolist()) | set(g.camid.tolist())) - set(cmap))
+        if missing:
+            raise ValueError(f"cam_group junk rule: cameras {missing} are not in the protocol's cam_groups {cmap}")
+        qg = np.array([cmap[int(c)] for c in q.camid])
+        gg = np.array([cmap[int(c)] for c in g.camid])
+        keys = qg[:, None]
+    else:
+        raise ValueError(f"unknown junk rule {proto.junk!r}")
+    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+    inv = np.asarray(inv).reshape(-1)
+    out = []
+    for k, key in enumerate(uniq):
+        if proto.junk == "same_cam":
+            junk = (g.pid == key[0]) & (g.camid == key[1])
+        elif proto.junk == "same_scene":
+            junk = (g.pid == key[0]) & (g.scene == key[1])
+        else:
+            junk = gg == key[0]
+        out.append((np.flatnonzero(inv == k), junk))
+    return out
 
 
 @dataclass
@@ -208,14 +259,59 @@ def evaluate(features: FeatureSet | str, protocol: Protocol | str, *, metric: st
              rerank: bool | dict | RerankParams | None = None, qe: int | None = None, device: str = "cpu",
              fusion: str | None = None, topk: int = 10, n_boot: int = 1000, boot_seed: int = 0,
              chunk_mb: float = 256.0, memory_budget_gb: float = 4.0, check_dataset: bool = True,
-             progress: bool = False) -> EvalResult:
-    """Evaluate ``features`` under ``protocol`` (a :class:`Protocol` or registered name).
+             progress: bool = False, scorer: Any = None, shortlist: int | None = None) -> EvalResult:
+    """Evaluate ``features`` under ``protocol``: CMC, mAP, mINP per trial, with bootstrap intervals.
 
-    ``metric``: ``euclidean`` or ``cosine``. ``rerank``: True for k-reciprocal defaults (20/6/0.3)
-    or explicit parameters; refused above ``memory_budget_gb``. ``qe``: average query
-    expansion with that many gallery neighbours. ``fusion`` overrides the protocol's fusion for
-    multi-modal sides (e.g. ``method`` to use a method's ``fused:...`` rows). ``device``: torch
-    device for distances and sorting. ``check_dataset``: refuse features of another dataset.
+    Parameters
+    ----------
+    features : FeatureSet or str
+        The extracted features, or the path of a saved ``.npz`` :class:`FeatureSet`.
+    protocol : Protocol or str
+        A :class:`Protocol` or a registered protocol name (``reidlab protocols`` lists them).
+    metric : {"euclidean", "cosine"}
+        Distance between query and gallery rows.
+    rerank : bool, dict, RerankParams or None
+        k-reciprocal re-ranking: True for the defaults (k1=20, k2=6, lambda=0.3), a dict or
+        :class:`RerankParams` for explicit ones, None/False for none.
+    qe : int, optional
+        Average query expansion with that many gallery neighbours (None: off).
+    device : str
+        Torch device for the distances and the sorting.
+    fusion : {"sum", "mean", "concat", "method", "each"}, optional
+        Overrides the protocol's fusion of multi-modal sides (``method``: use the method's own
+        ``fused:...`` rows).
+    topk : int
+        Gallery items kept per query in ``per_query`` (ranked lists for the browser).
+    n_boot : int
+        Bootstrap resamples of the queries for the 95% intervals (0: no intervals).
+    boot_seed : int
+        Seed of the bootstrap resampling.
+    chunk_mb : float
+        Memory (MiB) of one query block of the (Q, G) distance matrix; bounds peak memory.
+    memory_budget_gb : float
+        Re-ranking is refused (:class:`RerankMemoryError`) when it would need more (GiB).
+    check_dataset : bool
+        Refuse features of another dataset than the protocol's (ValueError).
+    progress : bool
+        Show tqdm progress bars.
+    scorer : reidlab.eval.pairwise.PairScorer, optional
+        A learned pair scorer (e.g. PORSCHE's matcher) that ranks instead of the feature distance,
+        on (query chunk x gallery chunk) blocks; the summary then reports ``scorer``,
+        ``shortlist``, ``scorer_seconds`` and ``scorer_pairs``.
+    shortlist : int, optional
+        With ``scorer``: re-score only the N nearest gallery items of each query by ``metric``
+        (None: exhaustive).
+
+    Returns
+    -------
+    EvalResult
+        ``summary`` (metrics as fractions in [0, 1], settings, counts), ``cmc`` (G,),
+        ``per_query`` (one row per query and trial), ``trials``.
+
+    Raises
+    ------
+    ProtocolUnsupported
+        When the feature set lacks the protocol's splits or modality keys.
     """
     if isinstance(features, str):
         features = FeatureSet.load(features)
@@ -226,7 +322,7 @@ def evaluate(features: FeatureSet | str, protocol: Protocol | str, *, metric: st
                          "check_dataset=False (CLI: --any-dataset) if the data really follows that protocol")
     fus = fusion or proto.fusion
     qs = _resolve_split(features, proto.query_split, proto.query_split_aliases)
-    gs = _resolve_split(features, proto.gallery_split, ())
+    gs = _resolve_split(features, proto.gallery_split, proto.gallery_split_aliases)
     q = build_side(features[qs], qs, proto.query_modalities, fus)
     g_all = build_side(features[gs], gs, proto.gallery_modalities, fus)
     if q.feats.shape[1] != g_all.feats.shape[1]:
@@ -234,31 +330,69 @@ def evaluate(features: FeatureSet | str, protocol: Protocol | str, *, metric: st
                          f"{q.feats.shape[1]}, gallery {g_all.feats.shape[1]} (concat needs the same modality "
                          "count on both sides; use sum or mean)")
     rr = _as_rerank(rerank)
+    if scorer is None and shortlist is not None:
+        raise ValueError("shortlist needs a scorer (evaluate(..., scorer=matcher_scorer(model, tokens), shortlist=N))")
+    if scorer is not None and (rr is not None or qe):
+        raise ValueError("a pairwise scorer ranks by its own distances: rerank / qe apply to feature distances only")
     trials, frames, cmcs = [], [], []
     aps, inps, fhs, skipped = [], [], [], []
+    gsizes: list[float] = []
+    sampled = proto.gallery_sampling != "all"
+    groups = junk_groups(q, g_all, proto) if sampled else [(np.arange(len(q.pid)), np.zeros(len(g_all.pid), bool))]
+    n_q = len(q.pid)
     for t in range(proto.trials):
-        gi = sample_gallery(g_all.pid, proto.gallery_sampling, proto.shots, proto.seed + t)
-        g = g_all.subset(gi)
-        qf = q.feats if qe is None else average_query_expansion(q.feats, g.feats, qe, metric=metric)
-        meta = dict(q_pid=q.pid, g_pid=g.pid, q_camid=q.camid, g_camid=g.camid, q_scene=q.scene, g_scene=g.scene,
-                    junk=proto.junk, cam_groups=proto.cam_group_map, drop_negative_pid=proto.drop_negative_pid,
-                    topk=topk, chunk_mb=chunk_mb, device=device, progress=progress)
-        if rr is not None:
-            dist = k_reciprocal_rerank(qf, g.feats, rr, metric=metric, memory_budget_gb=memory_budget_gb,
-                                       progress=progress)
-            res = rank_distances(dist, **meta)
-        else:
-            res = rank_features(qf, g.feats, metric=metric, **meta)
+        ap, inp, fh = np.full(n_q, np.nan), np.full(n_q, np.nan), np.full(n_q, np.nan)
+        n_pos, n_junk = np.zeros(n_q, np.int64), np.zeros(n_q, np.int64)
+        top_rec = [[] for _ in range(n_q)]
+        top_key, top_dist, top_match, top_junk = ([[] for _ in range(n_q)] for _ in range(4))
+        g_sizes = []
+        for qi, junk in groups:
+            # sampling after junk removal: draw among this query group's non-junk items only
+            gi = sample_gallery(g_all.pid, proto.gallery_sampling, proto.shots, proto.seed + t,
+                                valid=~junk if sampled else None)
+            g = g_all.subset(gi)
+            g_sizes.append(len(gi))
+            qs_ = q.subset(qi)
+            qf = qs_.feats if qe is None else average_query_expansion(qs_.feats, g.feats, qe, metric=metric)
+            meta = dict(q_pid=qs_.pid, g_pid=g.pid, q_camid=qs_.camid, g_camid=g.camid, q_scene=qs_.scene,
+                        g_scene=g.scene, junk=proto.junk, cam_groups=proto.cam_group_map,
+                        drop_negative_pid=proto.drop_negative_pid, topk=topk, chunk_mb=chunk_mb, device=device,
+                        progress=progress)
+            if scorer is not None:
+                from .metrics import rank_blocks
+                from .pairwise import scorer_blocks
+
+                scorer.bind(qs_, g)
+                block = scorer_blocks(scorer, len(qs_.pid), len(g.pid), shortlist=shortlist, q_feats=qs_.feats,
+                                      g_feats=g.feats, metric=metric, device=device)
+                res = rank_blocks(block, len(qs_.pid), len(g.pid), **meta)
+            elif rr is not None:
+                dist = k_reciprocal_rerank(qf, g.feats, rr, metric=metric, memory_budget_gb=memory_budget_gb,
+                                           progress=progress)
+                res = rank_distances(dist, **meta)
+            else:
+                res = rank_features(qf, g.feats, metric=metric, **meta)
+            ap[qi], inp[qi], fh[qi], n_pos[qi], n_junk[qi] = res.ap, res.inp, res.first_hit, res.n_pos, res.n_junk
+            for j, row in enumerate(qi):
+                top_rec[row] = g.record[res.topk_index[j]].tolist()
+                top_key[row] = g.key[res.topk_index[j]].tolist()
+                top_dist[row] = res.topk_dist[j].tolist()
+                top_match[row] = res.topk_match[j].tolist()
+                top_junk[row] = res.topk_junk[j].tolist()
+        n_gal = max(g_sizes) if g_sizes else 0
+        res = RankingResult(ap=ap, inp=inp, first_hit=fh, n_pos=n_pos, n_junk=n_junk,
+                            topk_index=np.zeros((n_q, 0), np.int64), topk_dist=np.zeros((n_q, 0), np.float32),
+                            topk_match=np.zeros((n_q, 0), bool), topk_junk=np.zeros((n_q, 0), bool),
+                            cmc=cmc_from_first_hit(fh, n_gal))
         trials.append(_trial_metrics(res))
         cmcs.append(res.cmc)
+        gsizes.append(float(np.mean(g_sizes)) if g_sizes else 0.0)
         aps.append(res.ap), inps.append(res.inp), fhs.append(res.first_hit), skipped.append(res.n_skipped)
         frame = pd.DataFrame({
             "query": q.record, "key": q.key, "pid": q.pid, "camid": q.camid, "scene": q.scene,
             "ap": res.ap, "inp": res.inp, "first_hit": res.first_hit, "n_pos": res.n_pos, "n_junk": res.n_junk,
-            "skipped": res.skipped,
-            "topk": [list(x) for x in g.record[res.topk_index].tolist()],
-            "topk_dist": res.topk_dist.tolist(), "topk_match": res.topk_match.tolist(),
-            "topk_junk": res.topk_junk.tolist(), "topk_key": [list(x) for x in g.key[res.topk_index].tolist()]})
+            "skipped": res.skipped, "topk": top_rec, "topk_dist": top_dist, "topk_match": top_match,
+            "topk_junk": top_junk, "topk_key": top_key})
         if proto.trials > 1:
             frame["trial"] = t
         frames.append(frame)
@@ -269,10 +403,16 @@ def evaluate(features: FeatureSet | str, protocol: Protocol | str, *, metric: st
         "trials": proto.trials, "seeds": f"{proto.seed}..{proto.seed + proto.trials - 1}", "metric": metric,
         "rerank": str(rr) if rr else "none", "qe": f"average(k={qe})" if qe else "none",
         "n_query": int(len(q.pid)), "n_gallery": int(len(g_all.pid)) if proto.gallery_sampling == "all"
-        else float(np.mean([len(c) for c in cmcs])),
+        else float(np.mean(gsizes)),
         "n_skipped": int(sum(skipped)), "n_excluded_query": q.n_excluded, "n_excluded_gallery": g_all.n_excluded,
         "n_excluded": q.n_excluded + g_all.n_excluded,
     }
+    if scorer is not None:
+        from .pairwise import score_summary
+
+        summary.update(score_summary(scorer, shortlist))
+        if shortlist is not None:
+            summary["shortlist_metric"] = metric
     if proto.trials > 1:
         summary["n_skipped_per_trial"] = skipped
     for m in METRIC_NAMES:
@@ -292,9 +432,29 @@ def evaluate(features: FeatureSet | str, protocol: Protocol | str, *, metric: st
 
 
 def evaluate_all(features: FeatureSet | str, dataset: str | None = None, **kw: Any) -> pd.DataFrame:
-    """One summary row per protocol registered for ``dataset`` (default: the features' dataset) that
-    the feature set supports; protocols whose splits or keys are absent are skipped with a logged
-    note. Keyword arguments go to :func:`evaluate`."""
+    """One summary row per protocol registered for ``dataset`` that the feature set supports.
+
+    Parameters
+    ----------
+    features : FeatureSet or str
+        The extracted features, or the path of a saved ``.npz`` :class:`FeatureSet`.
+    dataset : str, optional
+        Whose protocols to run (default: ``features.dataset``; another name also turns off
+        :func:`evaluate`'s dataset check).
+    **kw
+        Passed to :func:`evaluate` (``metric``, ``rerank``, ``qe``, ``fusion``, ``n_boot``...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per evaluated protocol: :attr:`EvalResult.summary` (metrics as fractions).
+        Protocols whose splits or keys are absent are skipped with a logged note.
+
+    Raises
+    ------
+    ProtocolUnsupported
+        When no protocol of ``dataset`` is supported by the feature set.
+    """
     if isinstance(features, str):
         features = FeatureSet.load(features)
     ds = dataset or features.dataset

@@ -16,7 +16,19 @@ with ``.out_channels = C``.
 * ``pretrained=True`` downloads ImageNet weights through timm; offline this raises
   :class:`PretrainedWeightsError` telling you to pass a local file. ``pretrained="w.pth"``
   loads a local state dict strictly (missing/unexpected keys are an error listing them;
-  ``strict=False`` only warns). Keys of the ImageNet classifier head are ignored explicitly.
+  ``strict=False`` only warns); ``.safetensors`` files are read with ``safetensors``. Keys of
+  the ImageNet classifier head are ignored explicitly.
+* ``pretrained: synth`` (or ``synth:demo``, ``synth:smoke``) in a config: the offline stand-in
+  for ImageNet, a backbone pre-trained as an RGB ID classifier on synthetic vehicles of other
+  identities (:mod:`reidlab.engine.pretrain`), trained and cached on first use. The engine
+  resolves it to that weights file (``resolve_pretrained``) before the model is built, so this
+  module only ever loads a file.
+
+Stream initialisation of multi-stream methods (MSN, HAMNet, Kamenou): every stream calls
+``create_backbone`` with the same ``pretrained``. With a checkpoint (True, "synth" or a path)
+all streams therefore start from the *same* weights, as in the papers (one ImageNet model per
+stream). With ``pretrained=False`` each stream is an independent random init (the streams are
+built one after another from the global RNG), so they start from *different* weights.
 """
 from __future__ import annotations
 
@@ -165,10 +177,16 @@ def _load_local(body: nn.Module, path: Path, name: str, strict: bool) -> dict[st
     if not path.is_file():
         raise PretrainedWeightsError(f"pretrained weights file {path} does not exist (backbone {name!r})")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            obj = load_file(str(path), device="cpu")
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling failure means a bad file
         raise PretrainedWeightsError(f"{path}: cannot read weights ({type(e).__name__}: {e}); expected a file "
-                                     "written by torch.save(model.state_dict(), path)") from e
+                                     "written by torch.save(model.state_dict(), path) or "
+                                     "safetensors.torch.save_file(state_dict, path)") from e
     sd = _unwrap_state_dict(obj, path)
     head = body.pretrained_cfg.get("classifier") or ""
     heads = [head] if isinstance(head, str) else list(head)
@@ -198,14 +216,20 @@ def create_backbone(name: str, *, pretrained: bool | str | Path = False, last_st
                     strict: bool = True, **kw: Any) -> Backbone:
     """Build backbone ``name`` (see :data:`BACKBONES`) returning (B, C, h, w) maps; C = ``.out_channels``.
 
-    ``pretrained``: False (random init), True (timm's ImageNet download), or a path to a local
-    state dict (loaded strictly unless ``strict=False``; classifier-head keys are ignored and
-    listed in ``.load_report["ignored_head"]``). ``last_stride``: 1 (remove the last
+    ``pretrained``: False (random init), True (timm's ImageNet download), or a path to a local state dict, ``.pth`` or ``.safetensors`` (loaded
+    strictly unless ``strict=False``; classifier-head keys are ignored and listed in
+    ``.load_report["ignored_head"]``). Every call with the same checkpoint gives the same
+    weights, so the streams of a multi-stream method start identical; with False they differ. ``last_stride``: 1 (remove the last
     down-sampling: h = H/16) or 2 (the network as published: h = H/32).
     Extra ``kw`` go to ``timm.create_model`` (e.g. ``img_size=(256, 128)``, ``drop_path_rate``
     for ViT).
     """
     key, spec = _resolve(name)
+    if isinstance(pretrained, str) and pretrained.split(":")[0] == "synth":
+        # The engine trains these weights (it builds backbones itself), so it resolves the spec.
+        raise ValueError(f"create_backbone({name!r}, pretrained={pretrained!r}): resolve the synthetic "
+                         "stand-in to its weights file first: reidlab.engine.pretrain.resolve_pretrained"
+                         f"({name!r}, {pretrained!r}) (build_model and `reidlab train` do this for configs)")
     if last_stride not in (1, 2):
         raise ValueError(f"last_stride must be 1 or 2, got {last_stride!r}")
     if spec.kind == "vit":

@@ -16,8 +16,11 @@ S^j = GAP(M^j) (B, C) -> softmax p^j.
   feature and on S' (off by default, as in the paper).
 
 Embedding: each modality's GAP feature f^j (B, d) — the feature the 1x1 CAM conv sees, so that
-W^j f^j = S^j — and ``fused_key(mods)``: sum_j f^j (paper; ``embed_weighting="sum"``) or
-sum_j w^j f^j with w^j = mean_c alpha_c^j (``"class_aware"``, the public code's weighting).
+W^j f^j = S^j — and ``fused_key(mods)``: by default (``embed_weighting="class_aware"``, the
+public code's test embedding) sum_j w^j f^j with w^j = mean_c alpha_c^j, the class-aware weight
+of stream j; ``"sum"``: sum_j f^j. The paper's test embedding, sum_j f^j, is what every
+``fusion: sum`` protocol (``rgbn300/rgb-nir``, the default) computes from the per-modality rows;
+the class-aware one is read by the ``fusion: method`` protocols (``rgbn300/rgb-nir-method``).
 
 ``TABLE_5_ROWS`` maps the rows of the paper's ablation (Table 5) to config overrides. This file
 registers the paper's tables with their headline claims (:mod:`reidlab.methods.specs`):
@@ -78,7 +81,9 @@ HAMNET_CONFIG: dict[str, Any] = {
     "hsc_weight": 0.001,       # alpha in eq. (6)
     "use_caid": True,
     "caid_weight": 1.0,        # eq. (13) adds L_caid unweighted
-    "embed_weighting": "sum",  # "sum" (paper) or "class_aware" (public code)
+    # fused_key row: "class_aware" (public code; read by fusion="method" protocols) or "sum";
+    # the paper's sum is what fusion="sum" protocols compute from the per-modality rows either way
+    "embed_weighting": "class_aware",
 }
 
 TABLE_5_ROWS: dict[str, dict[str, Any]] = {
@@ -154,7 +159,7 @@ class HAMNet(MSN):
 
     @torch.no_grad()
     def embed(self, images: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """``{mod: f^mod (B, d)}`` plus the fused key: sum_j f^j, or sum_j (mean_c alpha_c^j) f^j."""
+        """``{mod: f^mod (B, d)}`` plus the fused key: sum_j (mean_c alpha_c^j) f^j (default), or sum_j f^j."""
         if self.config["embed_weighting"] == "sum":
             return super().embed(images)
         info = self.cam_fusion(images)

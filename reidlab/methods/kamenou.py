@@ -10,10 +10,14 @@ Shared FC_e (d -> D_e = 512) -> V_e, T_e; shared classifier FC_c -> V_c, T_c (B,
 * L_cd-rll = cross-modal RLL, anchors of one modality ranking the other's samples (eq. 7-11)
 * L = (1 - lambda)(L_cls + L_rll) + lambda L_cos + w L_cd-rll, lambda = 0.5, w = 3.0 (eq. 12)
 
-RLL follows the authors of RLL (Wang et al. 2019, their code): L2-normalised embeddings, margin
-m = 0.4, negative boundary 1 + m/2, positive boundary 1 - m/2, negatives weighted by
-exp(T_n (alpha - d)) with T_n = 10, T_p = 0, L = (1 - lambda_r) L_P + lambda_r L_N, lambda_r = 0.5.
-(The ICPR paper's eq. 2-4 write unweighted means summed, L_P + L_N: ``rll_tn=0`` and a factor 2.)
+RLL (L2-normalised embeddings, margin m = 0.4, negative boundary a = 1 + m/2, positive boundary
+a - m = 1 - m/2) in one of two forms, ``rll_form``:
+
+* ``"paper"`` (default): the ICPR paper's eq. 2-4 and 7-11, per anchor the *unweighted* mean
+  hinge over violating positives plus that over violating negatives, L_P + L_N.
+* ``"rll_code"``: the RLL authors' code (Wang et al. 2019): negatives weighted by
+  exp(T_n (a - d)) with T_n = ``rll_tn`` = 10, T_p = ``rll_tp`` = 0, and
+  (1 - lambda_r) L_P + lambda_r L_N with lambda_r = ``rll_lambda`` = 0.5 (half the scale of "paper").
 
 Without FC_e (``use_fc_e=False``, Table I "Baseline" rows) the losses and the embedding use V_r, T_r
 and FC_c maps d -> C directly. Table III's lambda = 0 equals Table I's "Baseline + FC_e", so
@@ -25,6 +29,8 @@ file registers Table I (``kamenou_table1``) with the paper's headline claims as 
 
 ``forward`` output keys (each a dict modality -> tensor): ``bn_feat`` = V_r / T_r, ``embedding`` =
 V_e / T_e, ``logits`` = V_c / T_c.
+``shared_streams: true`` (not the paper) makes one backbone instance serve both modalities (BN per
+modality stays): the usual VI-ReID shared-backbone baseline, used by ``benchmarks/bench_learnability.py``.
 """
 from __future__ import annotations
 
@@ -55,10 +61,13 @@ KAMENOU_CONFIG: dict[str, Any] = {
     "label_smoothing": 0.1,    # inferred: the usual epsilon of [18] (the paper does not state it)
     "rll_margin": 0.4,
     "rll_alpha": 1.2,          # negative boundary 1 + m/2; positive boundary alpha - m = 0.8
-    "rll_tn": 10.0,
+    "rll_form": "paper",       # eq. 2-4, 11 (L_P + L_N, unweighted); "rll_code": Wang et al.'s weighted form
+    "rll_tn": 10.0,            # rll_tn, rll_tp, rll_lambda: used by rll_form="rll_code" only
     "rll_tp": 0.0,
     "rll_lambda": 0.5,
     "cd_rll_exclude_partner": True,  # eq. 7: positives t_c^j with j != i
+    "shared_streams": False,   # True: one backbone instance serves both modalities (the usual VI-ReID
+                               # shared-backbone baseline, not the paper); BN per modality stays
 }
 
 TABLE_I_ROWS: dict[str, dict[str, Any]] = {
@@ -76,6 +85,8 @@ class Kamenou(ReIDMethod):
     modality: ``bn_feat`` (B, d) BN features V_r / T_r, ``embedding`` (B, D_e) V_e / T_e (= ``bn_feat``
     without FC_e), ``logits`` (B, C) V_c / T_c."""
 
+    feature_norm = "l2"  # RLL is a metric-learning loss on L2-normalised embeddings (authors' Caffe code)
+
     def __init__(self, num_classes: int, modalities: tuple[str, ...], config: dict[str, Any]) -> None:
         super().__init__()
         if len(modalities) != 2:
@@ -85,8 +96,13 @@ class Kamenou(ReIDMethod):
         self.modalities = tuple(modalities)
         self.num_classes = num_classes
         self.config = config
-        self.streams = nn.ModuleDict({m: create_backbone(config["backbone"], pretrained=config["pretrained"],
-                                                         last_stride=config["last_stride"]) for m in self.modalities})
+        make = lambda: create_backbone(config["backbone"], pretrained=config["pretrained"],  # noqa: E731
+                                       last_stride=config["last_stride"])
+        if config.get("shared_streams", False):  # one instance under both keys: the weights are shared
+            shared = make()
+            self.streams = nn.ModuleDict({m: shared for m in self.modalities})
+        else:
+            self.streams = nn.ModuleDict({m: make() for m in self.modalities})
         d = self.streams[self.modalities[0]].out_channels
         self.bns = nn.ModuleDict({m: nn.BatchNorm1d(d) for m in self.modalities})
         self.fc_e: nn.Linear | None = nn.Linear(d, config["embed_dim"]) if config["use_fc_e"] else None
@@ -111,7 +127,7 @@ class Kamenou(ReIDMethod):
         cfg = self.config
         a, b = self.modalities
         rll = dict(margin=cfg["rll_margin"], alpha=cfg["rll_alpha"], t_n=cfg["rll_tn"], t_p=cfg["rll_tp"],
-                   lambda_r=cfg["rll_lambda"])
+                   lambda_r=cfg["rll_lambda"], form=cfg["rll_form"])
         l_cls = sum(cross_entropy_ls(outputs["logits"][m], labels, cfg["label_smoothing"]) for m in (a, b))
         l_rll = sum(ranked_list_loss(outputs["embedding"][m], labels, **rll) for m in (a, b))
         lam = cfg["lambda_cos"]

@@ -72,16 +72,26 @@ def _row_softweights(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.exp((logits - shift).masked_fill(~mask, float("-inf")))
 
 
+RLL_FORMS = ("paper", "rll_code")
+
+
 def _rll_from_distances(dist: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, margin: float, alpha: float,
-                        t_n: float, t_p: float, lambda_r: float) -> torch.Tensor:
+                        t_n: float, t_p: float, lambda_r: float, form: str = "rll_code") -> torch.Tensor:
     """Per-anchor Ranked List Loss (N,) from distances (N, M) and boolean masks (N, M).
 
     Positive boundary alpha - margin, negative boundary alpha. L_P = weighted mean over the
     violating positives (d > alpha - margin) of d - (alpha - margin), weights exp(t_p * (d - (alpha - margin)));
     L_N = weighted mean over violating negatives (d < alpha) of alpha - d, weights
     exp(t_n * (alpha - d)). Weights are constants (detached), as in the authors' code.
-    An anchor without violators contributes 0 to that part. Returns (1-lambda_r) L_P + lambda_r L_N.
+    An anchor without violators contributes 0 to that part.
+    ``form="rll_code"``: returns (1-lambda_r) L_P + lambda_r L_N (the RLL authors' code).
+    ``form="paper"``: unweighted means (t_n = t_p = 0) and L_P + L_N (Kamenou et al. eq. 2-4, 7-11);
+    ``t_n``, ``t_p`` and ``lambda_r`` are then unused.
     """
+    if form not in RLL_FORMS:
+        raise ValueError(f"RLL form must be one of {RLL_FORMS}, got {form!r}")
+    if form == "paper":
+        t_n = t_p = 0.0
     b_pos = alpha - margin
     p_viol = pos & (dist > b_pos)
     n_viol = neg & (dist < alpha)
@@ -91,12 +101,14 @@ def _rll_from_distances(dist: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor
     w_n = _row_softweights(t_n * n_gap.detach(), n_viol)
     l_p = (w_p * p_gap).sum(1) / w_p.sum(1).clamp_min(1e-12)
     l_n = (w_n * n_gap).sum(1) / w_n.sum(1).clamp_min(1e-12)
+    if form == "paper":
+        return l_p + l_n
     return (1.0 - lambda_r) * l_p + lambda_r * l_n
 
 
 def ranked_list_loss(emb: torch.Tensor, labels: torch.Tensor, *, margin: float = 0.4, alpha: float = 1.2,
                      t_n: float = 10.0, t_p: float = 0.0, lambda_r: float = 0.5,
-                     normalize: bool = True) -> torch.Tensor:
+                     normalize: bool = True, form: str = "rll_code") -> torch.Tensor:
     """Ranked List Loss (Wang et al., CVPR 2019) over a batch; mean over the B anchors.
 
     ``emb`` (B, D), ``labels`` (B,). Every sample is an anchor; positives are the other samples
@@ -104,27 +116,28 @@ def ranked_list_loss(emb: torch.Tensor, labels: torch.Tensor, *, margin: float =
     L2-normalised embeddings (``normalize``). Defaults follow the authors' code: margin
     m = 0.4, negative boundary alpha = 1 + m/2 = 1.2 (positive boundary alpha - m = 0.8),
     T_n = 10, T_p = 0 (uniform positives), L = (1 - lambda_r) L_P + lambda_r L_N with lambda_r = 0.5.
-    Kamenou et al.'s eq. (2)-(4) (unweighted means, L_P + L_N) is ``2 x`` this loss with t_n = 0.
+    ``form="paper"``: Kamenou et al.'s eq. (2)-(4), unweighted means and L_P + L_N (t_n, t_p,
+    lambda_r unused); ``form="rll_code"`` (default here): the weighted form above.
     """
     if normalize:
         emb = F.normalize(emb, dim=1)
     dist = pairwise_euclidean(emb, emb)
     same = labels.view(-1, 1) == labels.view(1, -1)
     eye = torch.eye(len(labels), dtype=torch.bool, device=emb.device)
-    return _rll_from_distances(dist, same & ~eye, ~same, margin, alpha, t_n, t_p, lambda_r).mean()
+    return _rll_from_distances(dist, same & ~eye, ~same, margin, alpha, t_n, t_p, lambda_r, form).mean()
 
 
 def cross_modal_ranked_list_loss(emb_a: torch.Tensor, emb_b: torch.Tensor, labels: torch.Tensor, *,
                                  margin: float = 0.4, alpha: float = 1.2, t_n: float = 10.0, t_p: float = 0.0,
                                  lambda_r: float = 0.5, normalize: bool = True,
-                                 exclude_partner: bool = True) -> torch.Tensor:
+                                 exclude_partner: bool = True, form: str = "rll_code") -> torch.Tensor:
     """Cross-domain RLL (Kamenou et al. eq. 7-11) on aligned pairs (a_i, b_i) with label ``labels[i]``.
 
     ``emb_a``, ``emb_b`` (B, D). Anchors a_i rank the b_j (d_ij = ||a_i - b_j||) and anchors b_i
     rank the a_j; positives are same-label j != i (``exclude_partner``, as the paper writes:
     the aligned partner of the anchor is not a pair), negatives other labels. Returns
     (1/B) sum_i [L(a_i) + L(b_i)], i.e. the mean over a-anchors plus the mean over b-anchors.
-    Other arguments as :func:`ranked_list_loss`.
+    Other arguments (``form`` included: ``"paper"`` is eq. 7-11 exactly) as :func:`ranked_list_loss`.
     """
     if emb_a.shape != emb_b.shape:
         raise ValueError(f"cross-modal RLL needs aligned pairs: shapes {tuple(emb_a.shape)} vs {tuple(emb_b.shape)}")
@@ -134,7 +147,7 @@ def cross_modal_ranked_list_loss(emb_a: torch.Tensor, emb_b: torch.Tensor, label
     pos = same
     if exclude_partner:
         pos = same & ~torch.eye(len(labels), dtype=torch.bool, device=emb_a.device)
-    args = (margin, alpha, t_n, t_p, lambda_r)
+    args = (margin, alpha, t_n, t_p, lambda_r, form)
     l_a = _rll_from_distances(pairwise_euclidean(emb_a, emb_b), pos, ~same, *args)
     l_b = _rll_from_distances(pairwise_euclidean(emb_b, emb_a), pos, ~same, *args)
     return l_a.mean() + l_b.mean()

@@ -20,29 +20,19 @@ from torch import nn
 from reidlab.methods.backbones import create_backbone
 from reidlab.methods.base import ReIDMethod
 from reidlab.methods.losses import batch_hard_triplet, cross_entropy_ls
+from reidlab.methods.recipe import TRAINING_RECIPE
 from reidlab.methods.registry import register_method
 
 __all__ = ["HAMNET_TRAINING", "IDEStream", "OneStream", "get_modality"]
 
 HAMNET_TRAINING: dict[str, Any] = {
-    # HAMNet paper, "Implementation Details": Adam, batch 16, warm-up 10 epochs 3.5e-5 -> 3.5e-4,
-    # x0.1 at epochs 40 and 70, 120 epochs, ImageNet-pretrained backbones, 128x256 (W x H) input.
-    "backbone": "resnet50",
-    "pretrained": True,
-    "last_stride": 1,          # public code (strong-baseline style); the paper does not say
-    "optimizer": "adam",
-    "lr": 3.5e-4,
-    "weight_decay": 5e-4,      # inferred: public code's default, the paper gives none
-    "momentum": 0.9,           # used only when optimizer == "sgd"
-    "epochs": 120,
-    "warmup_epochs": 10,
-    "warmup_start_lr": 3.5e-5,
-    "milestones": [40, 70],
-    "gamma": 0.1,
-    "P": 4,                    # inferred: batch 16 as 4 identities x 4 images (the code's sampler)
-    "K": 4,
-    "height": 256,
-    "width": 128,
+    # HAMNet paper, "Implementation Details" (the shared recipe: Adam 3.5e-4, warm-up 10 epochs from
+    # x0.1, x0.1 at epochs 40 and 70, 120 epochs, P x K = 4 x 4, 256x128, ImageNet weights).
+    **TRAINING_RECIPE,
+    # Augmentation (build_transforms kwargs): HAMNet and Kamenou state random crop + horizontal
+    # flip only; random erasing belongs to the strong-baseline recipe, so it is off unless a config
+    # sets it (``transform: {erase_p: 0.5}``).
+    "transform": {"erase_p": 0.0},
 }
 
 

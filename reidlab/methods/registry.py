@@ -4,14 +4,20 @@ A method module registers its class with ``@register_method("name", DEFAULT_CONF
 class is built as ``cls(num_classes=C, modalities=(...), config=merged_config)``.
 
 Default configs are plain dicts (YAML-friendly: lists, not tuples). Besides the model's own
-keys, every config carries the paper's training set-up, read by the engine:
+keys, every config carries the paper's training set-up, read by the engine; it starts from
+:data:`reidlab.methods.recipe.TRAINING_RECIPE` (also the engine's defaults) and overrides only
+what the paper changes:
 
 * ``optimizer`` ("adam" | "sgd"), ``lr``, ``weight_decay``, ``momentum`` (SGD only)
-* ``epochs``, ``warmup_epochs``, ``warmup_start_lr`` (linear warm-up from this lr to ``lr``),
+* ``epochs``, ``warmup_epochs``, ``warmup_factor`` (linear warm-up from ``lr * warmup_factor`` to
+  ``lr``),
   ``milestones`` (epochs where lr is multiplied by ``gamma``), ``gamma``
 * ``P``, ``K`` (P identities x K samples (or aligned tuples) per batch), ``height``, ``width`` (pixels)
-* ``backbone``, ``pretrained`` (True = ImageNet download, False, or a local .pth path),
-  ``last_stride``
+* ``backbone``, ``pretrained`` (True = ImageNet download, False, "synth" = the offline synthetic
+  stand-in of :mod:`reidlab.engine.pretrain`, which the engine's ``build_model`` resolves to its
+  weights file, or a local .pth / .safetensors path; every stream of a multi-stream method
+  starts from the same checkpoint), ``last_stride``
+* ``transform``: ``build_transforms`` settings of the paper's augmentation (e.g. ``{"erase_p": 0.0}``)
 
 Method modules under ``reidlab/methods/`` are imported on first use, so a new method file
 registers itself without touching this module.
@@ -26,7 +32,7 @@ from typing import Any, Callable, Sequence
 from reidlab import MODALITIES
 from reidlab.methods.base import ReIDMethod
 
-__all__ = ["create_method", "default_config", "list_methods", "register_method", "smoke_setup"]
+__all__ = ["create_method", "default_config", "list_methods", "method_class", "register_method", "smoke_setup"]
 
 _REGISTRY: dict[str, tuple[type[ReIDMethod], dict[str, Any]]] = {}
 _NOT_METHODS = {"base", "registry", "backbones", "losses", "specs"}
@@ -36,8 +42,6 @@ _loaded = False
 # Methods of the papers in shared/seeds that reidlab does not implement yet: asking for one
 # raises NotImplementedError (never a silent fallback to a baseline).
 PLANNED: dict[str, str] = {
-    "hwdnet": "HWDNet (UCM-VeID, UAV RGB<->IR vehicle re-ID)",
-    "porsche": "PORSCHE (visible-infrared vehicle re-ID, IEEE IoT-J 2025)",
 }
 
 
@@ -93,6 +97,11 @@ def _lookup(name: str) -> tuple[type[ReIDMethod], dict[str, Any]]:
     return _REGISTRY[name]
 
 
+def method_class(name: str) -> type[ReIDMethod]:
+    """The class registered as ``name`` (its class attributes, e.g. ``sample_fields``, without building it)."""
+    return _lookup(name)[0]
+
+
 def smoke_setup(name: str) -> dict[str, Any]:
     """The method's smoke set-up for tests: ``{"dataset", "modalities", "overrides"}`` (see :func:`register_method`)."""
     _lookup(name)
@@ -130,8 +139,23 @@ def canonical_modalities(modalities: Sequence[str] | str) -> tuple[str, ...]:
 def create_method(name: str, num_classes: int, modalities: Sequence[str], **overrides: Any) -> ReIDMethod:
     """Build method ``name`` for ``num_classes`` training identities on ``modalities``.
 
-    ``overrides`` replace keys of :func:`default_config` (unknown keys raise ValueError).
-    The model's ``.config`` holds the merged config.
+    Parameters
+    ----------
+    name : str
+        A registered method (:func:`list_methods`); a planned one raises NotImplementedError.
+    num_classes : int
+        Training identities (>= 2): the size of the ID classifier(s).
+    modalities : sequence of str
+        Input modalities, any order (sorted into :data:`reidlab.MODALITIES` order).
+    **overrides
+        Replace keys of :func:`default_config` (``backbone``, ``pretrained`` as False, True or a
+        weights path, ``last_stride``, the method's own switches...); unknown keys raise
+        ValueError naming the valid ones.
+
+    Returns
+    -------
+    ReIDMethod
+        The model; ``.config`` holds the merged config.
     """
     cls, _ = _lookup(name)
     if int(num_classes) < 2:

@@ -23,9 +23,10 @@ classifier. Loss: CE on the classifier logits + soft-margin batch-hard triplet o
 All samples of a batch (both modalities) share one CE and one triplet, as in the public code.
 Test feature: f before the BNNeck, L2-normalised (public ``NECK_FEAT: before``, ``FEAT_NORM: yes``).
 
-Sizes: ``forward``/``embed`` take ``sizes`` = {modality: (B_m, 2) float (width, height) of the
-original images in pixels} (the dataset item's ``"size"``). With ``sse=True`` and no sizes the
-model raises: it never invents a size.
+Sizes: the method declares ``sample_fields = ("size",)``, so the engine hands ``forward``/``embed``
+``fields={"size": {modality: (B_m, 2) float (width, height) of the original images in pixels}}``
+(:mod:`reidlab.data.sample_fields`). With ``sse=True`` and no sizes the model raises: it never
+invents a size.
 
 Checkpoints: :func:`import_weights` converts the public code's state dicts (fine-tuned,
 self-pre-trained with ``base.``/``module.`` prefixes, the released pre-trained file, or an
@@ -47,6 +48,7 @@ from torch import nn
 from reidlab.methods.backbones import Backbone
 from reidlab.methods.base import ReIDMethod
 from reidlab.methods.losses import batch_hard_triplet, cross_entropy_ls
+from reidlab.methods.recipe import TRAINING_RECIPE
 from reidlab.methods.registry import register_method
 from reidlab.methods.specs import Claim, TableRow, TableSpec, register_table
 
@@ -63,10 +65,12 @@ VIT_PRESETS: dict[str, dict[str, Any]] = {
 VIT_PRESETS["tiny"] = VIT_PRESETS["vit_tiny_cpu"]  # the registry's CPU test name for every method's smallest backbone
 
 TRANSOSS_CONFIG: dict[str, Any] = {
+    **TRAINING_RECIPE,
     # model (public configs/hoss_transoss.yml + model/backbones/vit_transoss.py)
     "backbone": "vit_base_patch16",
     "pretrained": False,        # False, a local .pth (ImageNet ViT / `reidlab pretrain-pairs` / public checkpoint),
-                                # or "pairs:synthetic" (synthetic pairs -> contrastive pre-training, cached)
+                                # or "pairs:<preset>" (synthetic pairs -> contrastive pre-training, cached;
+                                # resolved to its checkpoint by the engine's build_model)
     "stride_size": None,        # None = the patch size (public HOSS config: 16 = patch 16); 12 = TransReID's overlap
     "drop_path": 0.1,
     "drop_rate": 0.0,
@@ -94,7 +98,7 @@ TRANSOSS_CONFIG: dict[str, Any] = {
     "momentum": 0.9,
     "epochs": 200,
     "warmup_epochs": 5,
-    "warmup_start_lr": 5e-6,
+    "warmup_factor": 0.01,      # 5e-6 / 5e-4
     "milestones": [],
     "gamma": 0.1,
     "P": 8,
@@ -277,18 +281,13 @@ class TransOSSViT(Backbone):
 
 @register_method("transoss", TRANSOSS_CONFIG,
                  smoke={"dataset": "hoss", "modalities": ["rgb", "sar"],
-                        "overrides": {"method_overrides": dict(SMOKE_OVERRIDES), "height": 64, "width": 32},
-                        # measured 2026-11-26 (tests/test_methods_learn.py set-up, 6-30 epochs, Adam/SGD, CE with and
-                        # without the triplet, patch 4/8, 64-128 dims, pair pre-training): the 2-layer ViT from
-                        # scratch does not beat its untrained self on synthetic HOSS (features collapse under the
-                        # soft-margin triplet within one epoch; CE alone barely fits). The paper starts from ImageNet.
-                        "learn_xfail": "tiny ViT from scratch does not learn synthetic HOSS in the CPU budget "
-                                       "(feature collapse); TransOSS needs a pre-trained start"})
+                        "overrides": {"method_overrides": dict(SMOKE_OVERRIDES), "height": 64, "width": 32}})
 class TransOSS(ReIDMethod):
     """TransOSS on ``modalities`` ⊆ (rgb, sar). See the module docstring for the outputs and losses."""
 
     accepts_missing = True
     feature_norm = "l2"
+    sample_fields = ("size",)  # original (width, height) per image, for the ship-size embedding
 
     def __init__(self, num_classes: int, modalities: tuple[str, ...], config: dict[str, Any]) -> None:
         super().__init__()
@@ -318,83 +317,71 @@ class TransOSS(ReIDMethod):
         #: what initialisation did (filled by import_weights; written into the run record by the engine)
         self.init_report: dict[str, Any] = {}
         if config["pretrained"]:
-            if config["pretrained"] is True:
+            src = config["pretrained"]
+            if src is True:
                 raise ValueError("transoss: pretrained=True (download) is not supported offline; give a local .pth "
                                  "(ImageNet ViT, a `reidlab pretrain-pairs` checkpoint or the public TransOSS file)")
-            src = config["pretrained"]
-            if isinstance(src, str) and src.startswith("pairs:"):
-                # the two-stage chain offline: synthetic pairs -> contrastive pre-training (cached) -> this model
-                from reidlab.engine.contrastive import ensure_pair_checkpoint
-
-                src = str(ensure_pair_checkpoint(src, config))
+            if isinstance(src, str) and src.split(":")[0] in ("pairs", "synth"):
+                raise ValueError(f"transoss: pretrained={src!r} names a pre-training to run, which the engine's "
+                                 "build_model resolves to its checkpoint (reidlab.engine.build); outside the engine "
+                                 "give the .pth path (reidlab.engine.contrastive.ensure_pair_checkpoint)")
             rep = import_weights(self, src, allow_missing_heads=True)
             self.init_report = rep.as_dict()
 
     # ----------------------------------------------------------------- helpers
-    def _sizes_for(self, m: str, n: int, sizes: Mapping[str, torch.Tensor] | None,
-                   present: Mapping[str, torch.Tensor] | None) -> torch.Tensor | None:
+    def _size_features(self, m: str, n: int, sizes: Mapping[str, torch.Tensor] | None) -> torch.Tensor | None:
+        """SSE input (n, 3) of the ``n`` images of modality ``m`` (None when SSE is off)."""
         if self.vit.sse_embed is None:
             return None
         if sizes is None or m not in sizes:
             raise ValueError(f"transoss (sse=True) needs the original sizes of the {m!r} images: pass "
-                             "sizes={modality: (B_m, 2) (width, height)} (the dataset item's 'size'), or set sse=False")
+                             "fields={'size': {modality: (B_m, 2) (width, height)}} (the engine does, from "
+                             "sample_fields), or set sse=False")
         s = torch.as_tensor(sizes[m])
-        if s.shape[0] != n and present is not None and s.shape[0] == present[m].numel():
-            s = s[present[m].to(s.device).bool()]
         if s.shape[0] != n:
-            raise ValueError(f"sizes[{m!r}] has {s.shape[0]} rows for {n} {m} images")
+            raise ValueError(f"fields['size'][{m!r}] has {s.shape[0]} rows for {n} {m} images")
         dev = self.classifier.weight.device
         return ship_size_features(s.to(dev), torch.full((n,), m == "rgb", device=dev),
                                   self.config["sse_norm"], float(self.config["optical_size_scale"]))
 
-    @staticmethod
-    def _only_present(images: Mapping[str, torch.Tensor], present: Mapping[str, torch.Tensor] | None
-                      ) -> dict[str, torch.Tensor]:
-        """``images`` with rows of absent samples removed when a loader still sends full-batch tensors
-        (B rows, ``present[m]`` marking the real ones): placeholder rows never reach the ViT."""
-        out = {}
-        for m, x in images.items():
-            if present is not None and m in present:
-                mask = torch.as_tensor(present[m]).to(x.device).bool()
-                if x.shape[0] == mask.numel() and int(mask.sum()) != mask.numel():
-                    x = x[mask]
-            out[m] = x
-        return out
-
-    def _encode(self, images: Mapping[str, torch.Tensor], sizes, present) -> dict[str, torch.Tensor]:
-        """{m: f (B_m, D)} for every modality in ``images`` that the model knows; one ViT pass over all."""
-        images = self._only_present(images, present)
+    def encode(self, images: Mapping[str, torch.Tensor], sizes: Mapping[str, torch.Tensor] | None = None
+               ) -> dict[str, torch.Tensor]:
+        """{m: f (B_m, D)}: the CLS feature after the final LayerNorm of every modality in ``images``
+        the model knows, one ViT pass over all. ``sizes``: {m: (B_m, 2)} original (width, height)."""
         mods = [m for m in self.modalities if m in images and images[m].shape[0] > 0]
         if not mods:
             raise KeyError(f"method 'transoss' needs modality {' or '.join(repr(m) for m in self.modalities)} but "
                            f"the batch has {sorted(images)}; build the model with the dataset's modalities")
         x = torch.cat([images[m] for m in mods])
         idx = torch.cat([torch.full((images[m].shape[0],), _MOD_INDEX[m], dtype=torch.long) for m in mods]).to(x.device)
-        feats = [self._sizes_for(m, images[m].shape[0], sizes, present) for m in mods]
+        feats = [self._size_features(m, images[m].shape[0], sizes) for m in mods]
         size_feat = torch.cat(feats) if feats[0] is not None else None
         f = self.vit(x, idx, size_feat)
         return dict(zip(mods, torch.split(f, [images[m].shape[0] for m in mods])))
 
     # ---------------------------------------------------------------- contract
     def forward(self, images: Mapping[str, torch.Tensor], present: Mapping[str, torch.Tensor] | None = None,
-                sizes: Mapping[str, torch.Tensor] | None = None) -> dict[str, Any]:
-        """``feat`` {m: f (B_m, D)}, ``logits`` {m: (B_m, C)}, ``pos`` {m: (B_m,) batch positions}."""
-        feat = self._encode(images, sizes, present)
+                fields: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``feat`` {m: f (B_m, D)}, ``logits`` {m: (B_m, C)}, ``pos`` {m: (B_m,) batch positions}.
+
+        ``images[m]`` holds only the samples having m; ``present[m]`` (B,) marks their positions
+        (None: aligned, every B_m = B). ``fields["size"]``: {m: (B_m, 2)} original (width, height)."""
+        feat = self.encode(images, (fields or {}).get("size"))
         out: dict[str, Any] = {"feat": feat, "logits": {}, "pos": {}}
-        b = None if present is None else int(next(iter(present.values())).numel())
         for m, f in feat.items():
             out["logits"][m] = self.classifier(self.bnneck(f))
             if present is None:
                 out["pos"][m] = torch.arange(f.shape[0], device=f.device)
             else:
                 mask = present[m].to(f.device).bool()
-                if int(mask.sum()) != f.shape[0] or mask.numel() != b:
+                if int(mask.sum()) != f.shape[0]:
                     raise ValueError(f"present[{m!r}] marks {int(mask.sum())} samples but images[{m!r}] has "
                                      f"{f.shape[0]}")
                 out["pos"][m] = torch.nonzero(mask).squeeze(1)
         return out
 
     def loss(self, outputs: Mapping[str, Any], labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """CE (classifier after the BNNeck) + soft-margin batch-hard triplet on f, over both modalities."""
         cfg = self.config
         mods = list(outputs["feat"])
         y = torch.cat([labels.to(outputs["pos"][m].device)[outputs["pos"][m]] for m in mods])
@@ -406,25 +393,13 @@ class TransOSS(ReIDMethod):
         return total, {"id": float(l_id.detach()), "triplet": float(l_tri.detach())}
 
     @torch.no_grad()
-    def embed(self, images: Mapping[str, torch.Tensor], sizes: Mapping[str, torch.Tensor] | None = None,
-              present: Mapping[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
-        """{m: (B_m, D)}: f before the BNNeck (``test_feature='before'``, public default) or after it.
-
-        When ``images[m]`` has a row per batch position and ``present`` marks the real ones, only those
-        are embedded and the result has the same B rows (absent rows 0: the extractor drops them).
-        """
-        feat = self._encode(images, sizes, present)
+    def embed(self, images: Mapping[str, torch.Tensor], fields: Mapping[str, Any] | None = None
+              ) -> dict[str, torch.Tensor]:
+        """{m: (B_m, D)}: f before the BNNeck (``test_feature='before'``, public default) or after it."""
+        feat = self.encode(images, (fields or {}).get("size"))
         if self.config["test_feature"] == "after":
             feat = {m: self.bnneck(f) for m, f in feat.items()}
-        out = {}
-        for m, f in feat.items():
-            if present is not None and m in present and images[m].shape[0] != f.shape[0]:
-                mask = torch.as_tensor(present[m]).to(f.device).bool()
-                full = f.new_zeros(mask.numel(), f.shape[1])
-                full[mask] = f
-                f = full
-            out[m] = f
-        return out
+        return feat
 
     def class_logits(self, outputs: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         return dict(outputs["logits"])

@@ -24,10 +24,11 @@ DataFrames become ``{"columns": [...], "data": [[...], ...]}`` (at most 50 rows)
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any, Mapping
+
+from reidlab.serialize import to_jsonable
 
 RESULTS_ENV = "REIDLAB_RESULTS_FILE"
 """Environment variable naming the JSON file that :func:`record_result` merges into."""
@@ -37,44 +38,6 @@ MAX_TABLE_ROWS = 50
 
 RESULTS: dict[str, Any] = {}
 """Results recorded in this process (kernel), whatever the destination."""
-
-
-def to_jsonable(value: Any, *, ndigits: int = 6) -> Any:
-    """Convert ``value`` to plain JSON types (rounding floats to ``ndigits``; NaN -> None).
-
-    Raises TypeError naming the type when the value cannot be represented.
-    """
-    try:  # pandas / numpy are optional here so that the runner stays light
-        import numpy as np
-        import pandas as pd
-    except ImportError:  # pragma: no cover - both are reidlab dependencies
-        np = pd = None  # type: ignore[assignment]
-    if pd is not None and isinstance(value, pd.DataFrame):
-        df = value.head(MAX_TABLE_ROWS).reset_index()
-        if "index" in df.columns and isinstance(value.index, pd.RangeIndex):
-            df = df.drop(columns="index")
-        return {"columns": [str(c) for c in df.columns],
-                "data": [[to_jsonable(v, ndigits=ndigits) for v in row] for row in df.itertuples(index=False)]}
-    if pd is not None and isinstance(value, pd.Series):
-        return {str(k): to_jsonable(v, ndigits=ndigits) for k, v in value.items()}
-    if np is not None and isinstance(value, np.ndarray):
-        return [to_jsonable(v, ndigits=ndigits) for v in value.tolist()]
-    if np is not None and isinstance(value, np.generic):
-        value = value.item()
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return None if not math.isfinite(value) else round(value, ndigits)
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v, ndigits=ndigits) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v, ndigits=ndigits) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"record_result: cannot store a {type(value).__name__} as a key result; "
-                    "pass a number, string, list, dict or a pandas DataFrame")
 
 
 def _results_file(out_dir: str | Path | None) -> Path | None:
@@ -94,7 +57,7 @@ def record_result(name: str, value: Any, *, out_dir: str | Path | None = None) -
     """
     if not isinstance(name, str) or not name:
         raise ValueError("record_result: name must be a non-empty string")
-    stored = to_jsonable(value)
+    stored = to_jsonable(value, ndigits=6, max_rows=MAX_TABLE_ROWS)
     RESULTS[name] = stored
     path = _results_file(out_dir)
     if path is not None:

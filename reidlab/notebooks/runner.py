@@ -84,6 +84,7 @@ class SuiteSummary:
     seed: int
     out: str
     notebooks: list[NotebookRun]
+    parts: list[dict[str, Any]] = field(default_factory=list)  # timed preparation steps {name, seconds}
 
     @property
     def ok(self) -> bool:
@@ -92,16 +93,20 @@ class SuiteSummary:
     @property
     def claims(self) -> list[dict[str, Any]]:
         """Every notebook's recorded ``claims`` lists (``{id, paper, claim, holds, delta, ci95}``), in order;
-        a claim checked by two notebooks appears once (the later notebook's check wins)."""
+        a claim checked by two notebooks appears once (the later notebook's check wins, but a claim a
+        notebook could not check, ``holds`` None, never hides one that another notebook checked)."""
         seen: dict[str, dict[str, Any]] = {}
         for n in self.notebooks:
             for c in n.results.get(CLAIMS_RESULT, []) or []:
-                seen[str(c.get("id"))] = {**c, "notebook": n.notebook}
+                key = str(c.get("id"))
+                if c.get("holds") is None and key in seen and seen[key].get("holds") is not None:
+                    continue
+                seen[key] = {**c, "notebook": n.notebook}
         return list(seen.values())
 
     def to_dict(self) -> dict[str, Any]:
         return {"preset": self.preset, "seed": self.seed, "ok": self.ok, "claims": self.claims,
-                "notebooks": [asdict(n) for n in self.notebooks]}
+                "parts": self.parts, "notebooks": [asdict(n) for n in self.notebooks]}
 
     def tables(self) -> dict[str, Any]:
         """The reproducible part of the summary (no timings, no absolute paths)."""
@@ -201,6 +206,38 @@ def _error_from(exc: BaseException, output_nb: Path) -> NotebookError:
                          evalue=str(exc), traceback="".join(tb.format_exception(exc)))
 
 
+def prepare(params: Mapping[str, Mapping[str, Any]], preset: str, *, synth_cache: str = "data/synth",
+            progress: bool = True) -> list[dict[str, Any]]:
+    """Generate (or find cached) the synthetic data and the pre-trained backbone the suite will use.
+
+    Done once before the notebooks so that ``summary.md`` shows each part's time rather than hiding
+    them in the first notebook that trains. Datasets: every ``dataset`` parameter in ``params`` (and
+    rgbn300); the backbone: ``common.train`` when its ``pretrained`` is ``synth[:preset]``. Returns
+    ``[{name, seconds, cached}]``. Data are generated with the engine's default data seed (0), the
+    seed every training run of the suite uses.
+    """
+    from reidlab.data.synth import ensure_synthetic
+
+    parts: list[dict[str, Any]] = []
+    datasets = ["rgbn300"] + [str(v["dataset"]) for v in params.values()
+                              if isinstance(v, Mapping) and v.get("dataset")]
+    for ds in dict.fromkeys(datasets):
+        t0 = time.perf_counter()
+        ensure_synthetic(ds, preset=preset, seed=0, cache_dir=synth_cache)
+        parts.append({"name": f"synthetic data: {ds} ({preset})", "seconds": round(time.perf_counter() - t0, 2)})
+    train = dict((params.get("common") or {}).get("train") or {})
+    spec = train.get("pretrained")
+    if isinstance(spec, str) and spec.split(":")[0] == "synth":
+        from reidlab.engine.pretrain import ensure_pretrained, parse_synth_spec
+
+        t0 = time.perf_counter()
+        path = ensure_pretrained(str(train.get("backbone", "resnet50")), parse_synth_spec(spec),
+                                 synth_cache=synth_cache, progress=progress)
+        parts.append({"name": f"pre-training: {train.get('backbone')} ({spec}) -> {path.name}",
+                      "seconds": round(time.perf_counter() - t0, 2)})
+    return parts
+
+
 def run_notebooks(out: str | Path, *, preset: str = "smoke", seed: int = 0,
                   params_file: str | Path | None = None, notebooks_dir: str | Path = "notebooks",
                   only: Sequence[str] | None = None, kernel_name: str = "python3",
@@ -227,50 +264,70 @@ def run_notebooks(out: str | Path, *, preset: str = "smoke", seed: int = 0,
     stray = sorted(k for k in params if k != "common" and k not in stems and not only)
     if stray:
         warnings.warn(f"{params_file}: entries {stray} match no notebook in {notebooks_dir}", stacklevel=2)
+    parts = prepare(params, preset)
+    for part in parts:
+        tqdm.write(f"{part['name']}: {part['seconds']:.1f} s")
+    from reidlab.notebooks.quiet import KERNEL_LOG, papermill_log_to, quiet_kernel_manager
+
+    log_file = out / KERNEL_LOG  # kernel start-up noise and papermill's log, not the terminal
+    log_file.write_text(f"# reidlab notebooks run --preset {preset}: kernels' stdout/stderr and papermill's log\n")
+    kernel_manager = quiet_kernel_manager(log_file)
     runs: list[NotebookRun] = []
     bar = tqdm(nbs, desc="notebooks", unit="nb")
-    for nb_path in bar:
-        bar.set_postfix_str(nb_path.stem)
-        nb_out = out / nb_path.stem
-        nb_out.mkdir(parents=True, exist_ok=True)
-        results_file = nb_out / RESULTS_FILENAME
-        results_file.unlink(missing_ok=True)  # stale results from an earlier run would lie
-        common = {"preset": preset, "seed": seed, "out_dir": str(nb_out), "runs_dir": str(out / "runs")}
-        output_nb = out / nb_path.name
-        error: NotebookError | None = None
-        passed: dict[str, Any] = {}
-        ignored: list[str] = []
-        t0 = time.perf_counter()
-        try:
-            passed, ignored = resolve_parameters(nb_path, common, params)
-            old_env = os.environ.get(RESULTS_ENV)
-            os.environ[RESULTS_ENV] = str(results_file)  # the kernel inherits it
-            try:
-                pm.execute_notebook(str(nb_path), str(output_nb), parameters=passed, kernel_name=kernel_name, language="python",
-                                    progress_bar=False, cwd=str(cwd or Path.cwd()),
-                                    execution_timeout=cell_timeout)
-            finally:
-                if old_env is None:
-                    os.environ.pop(RESULTS_ENV, None)
-                else:
-                    os.environ[RESULTS_ENV] = old_env
-        except Exception as exc:  # noqa: BLE001 - any failure is reported and the suite goes on
-            error = _error_from(exc, output_nb)
-        seconds = time.perf_counter() - t0
-        try:
-            results = load_results(results_file)
-        except ValueError as exc:
-            results, error = {}, error or _error_from(exc, output_nb)
-        run = NotebookRun(notebook=nb_path.stem, status="ok" if error is None else "failed",
-                          seconds=round(seconds, 2), output=str(output_nb), parameters=passed,
-                          ignored_parameters=ignored, results=results, error=error)
-        runs.append(run)
-        tqdm.write(f"{nb_path.stem}: {run.status} ({seconds:.1f} s)")
-        if error is not None:
-            tqdm.write(format_failure(run), file=sys.stderr)
-    summary = SuiteSummary(preset=preset, seed=seed, out=str(out), notebooks=runs)
+    with papermill_log_to(log_file):
+        runs = [_run_one(nb_path, bar, out, preset, seed, params, kernel_name, kernel_manager, cwd, cell_timeout,
+                         log_file) for nb_path in bar]
+    summary = SuiteSummary(preset=preset, seed=seed, out=str(out), notebooks=runs, parts=parts)
     write_summary(summary, out)
     return summary
+
+
+def _run_one(nb_path: Path, bar, out: Path, preset: str, seed: int, params: Mapping[str, Mapping[str, Any]],
+             kernel_name: str, kernel_manager: type, cwd: str | Path | None, cell_timeout: int | None,
+             log_file: Path) -> NotebookRun:
+    """Execute one notebook of the suite (see :func:`run_notebooks`); never raises for its failure."""
+    import papermill as pm
+
+    bar.set_postfix_str(nb_path.stem)
+    nb_out = out / nb_path.stem
+    nb_out.mkdir(parents=True, exist_ok=True)
+    results_file = nb_out / RESULTS_FILENAME
+    results_file.unlink(missing_ok=True)  # stale results from an earlier run would lie
+    common = {"preset": preset, "seed": seed, "out_dir": str(nb_out), "runs_dir": str(out / "runs")}
+    output_nb = out / nb_path.name
+    error: NotebookError | None = None
+    passed: dict[str, Any] = {}
+    ignored: list[str] = []
+    t0 = time.perf_counter()
+    try:
+        passed, ignored = resolve_parameters(nb_path, common, params)
+        old_env = os.environ.get(RESULTS_ENV)
+        os.environ[RESULTS_ENV] = str(results_file)  # the kernel inherits it
+        try:
+            pm.execute_notebook(str(nb_path), str(output_nb), parameters=passed, kernel_name=kernel_name, language="python",
+                                progress_bar=False, cwd=str(cwd or Path.cwd()),
+                                execution_timeout=cell_timeout, kernel_manager_class=kernel_manager)
+        finally:
+            if old_env is None:
+                os.environ.pop(RESULTS_ENV, None)
+            else:
+                os.environ[RESULTS_ENV] = old_env
+    except Exception as exc:  # noqa: BLE001 - any failure is reported and the suite goes on
+        error = _error_from(exc, output_nb)
+    seconds = time.perf_counter() - t0
+    try:
+        results = load_results(results_file)
+    except ValueError as exc:
+        results, error = {}, error or _error_from(exc, output_nb)
+    run = NotebookRun(notebook=nb_path.stem, status="ok" if error is None else "failed",
+                      seconds=round(seconds, 2), output=str(output_nb), parameters=passed,
+                      ignored_parameters=ignored, results=results, error=error)
+    tqdm.write(f"{nb_path.stem}: {run.status} ({seconds:.1f} s)")
+    if error is not None:
+        tqdm.write(format_failure(run), file=sys.stderr)
+        with open(log_file, "a", encoding="utf-8") as fh:
+            fh.write(format_failure(run) + "\n")
+    return run
 
 
 def format_failure(run: NotebookRun) -> str:
@@ -305,6 +362,11 @@ def summary_markdown(summary: SuiteSummary) -> str:
                             if not _is_table(v) and k != CLAIMS_RESULT)
         status = n.status if n.error is None else f"failed ({n.error.ename})"
         lines.append(f"| {n.notebook} | {status} | {n.seconds:.1f} | {scalars} |")
+    steps = [(p["name"], p["seconds"]) for p in summary.parts] + [(f"notebook {n.notebook}", n.seconds)
+                                                                  for n in summary.notebooks]
+    lines += ["", "## Time per part", "", "| part | time (s) |", "|---|---|"]
+    lines += [f"| {name} | {sec:.1f} |" for name, sec in steps]
+    lines.append(f"| **total** | **{sum(sec for _, sec in steps):.1f}** |")
     for n in summary.notebooks:
         for k, v in sorted(n.results.items()):
             if _is_table(v):

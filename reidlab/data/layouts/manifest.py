@@ -31,6 +31,7 @@ import os
 from pathlib import Path
 
 from reidlab import MODALITIES
+from reidlab.data.attributes import convert
 from reidlab.data.errors import DataError, ImageError, LayoutError
 from reidlab.data.layouts._common import DatasetLayout
 from reidlab.data.records import ImageRef, Record
@@ -44,17 +45,6 @@ MOD_ALIASES = {
     "rgb": "rgb", "vis": "rgb", "visible": "rgb", "optical": "rgb", "opt": "rgb",
     "nir": "nir", "ni": "nir", "tir": "tir", "th": "tir", "thermal": "tir", "ir": "tir", "sar": "sar",
 }
-
-
-def convert(value: str) -> object:
-    """``'3'`` -> 3, ``'0.5'`` -> 0.5, anything else unchanged."""
-    try:
-        return int(value)
-    except ValueError:
-        try:
-            return float(value)
-        except ValueError:
-            return value
 
 
 def read_manifest(

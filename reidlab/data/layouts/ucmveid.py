@@ -3,7 +3,9 @@
 The release layout is not public (Baidu download only); reidlab defines the one in
 ``reidlab/data/synth/UCMVEID_LAYOUT.md``, which the synthetic generator writes::
 
-    ROOT/{train,query,gallery}/{rgb,ir}/<NAME>.jpg
+    ROOT/train/{rgb,ir}/<NAME>.jpg
+    ROOT/test/{rgb,ir}/<NAME>.jpg       the paper's test set, divided by modality at evaluation
+                                        (or, alternatively, ROOT/{query,gallery}/{rgb,ir}/)
     ROOT/labels.csv        file,pid,video,orientation,type,colour   (required)
     ROOT/attributes.csv    optional sidecar, merged into Record.attrs
 
@@ -13,30 +15,40 @@ flight, 1-based, as written), ``attrs['orientation']`` = 0..7. ``rgb/`` -> ``rgb
 ``tir``. One record per image; RGB and IR counts differ. ``labels.csv`` adds ``type`` and
 ``colour`` (and ``orientation``) to ``Record.attrs``; an image without a labels row raises
 :class:`DataError` naming it (with ``skip_corrupt=True`` it is skipped and counted); a row
-whose pid disagrees with the file name is an error. Split folders ``bounding_box_train``,
-``bounding_box_test``/``test`` are accepted as aliases.
+whose pid disagrees with the file name is an error. Split folders ``bounding_box_train`` and
+``bounding_box_test`` (for ``gallery``) are accepted as aliases. With ``test/`` the splits are
+``train`` and ``test``; the ``ucmveid/*`` protocols take every test image of one modality as
+queries and every test image of the other as the gallery. ``test/`` next to ``query/`` or
+``gallery/`` is refused (two layouts in one root).
 
 ``root`` may instead be a CSV manifest (or a folder holding ``manifest.csv`` and no split
-folders); see :mod:`reidlab.data.layouts.manifest` for its columns.
+folders); see :mod:`reidlab.data.layouts.manifest` for its columns (``orientation``, ``type``,
+``colour`` columns land in ``Record.attrs``). A manifest with a ``test`` split and no ``query``
+split gives the paper's ``test`` split.
 """
 from __future__ import annotations
 
 import csv
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
+from reidlab.data.attributes import convert
 from reidlab.data.errors import DataError, first_few
 from reidlab.data.layouts._common import DatasetLayout, scan_dirs, scan_images
-from reidlab.data.layouts.manifest import convert, read_manifest
+from reidlab.data.layouts.manifest import read_manifest
 from reidlab.data.records import ImageRef, Record
 from reidlab.data.registry import register_dataset
 
 SPLITS = {
     "train": ("train", "bounding_box_train"),
     "query": ("query",),
-    "gallery": ("gallery", "bounding_box_test", "test"),
+    "gallery": ("gallery", "bounding_box_test"),
 }
+#: the paper's test set, divided by modality at evaluation time (RGB2IR: test/rgb queries ->
+#: test/ir gallery); when present it replaces the query/ + gallery/ folders.
+TEST_DIRS = ("test",)
 MOD_DIRS = {"rgb": "rgb", "ir": "tir"}
 NAME_RE = re.compile(r"^(\d+)_v(\d+)_o([0-7])_(\d+)\.(jpg|jpeg|png)$", re.IGNORECASE)
 PATTERN = "{pid:04d}_v{video:02d}_o{orientation 0-7}_{idx:04d}.jpg"
@@ -50,8 +62,8 @@ class UCMVeID(DatasetLayout):
     expected_tree = (
         "  UCM-VeID/\n"
         "    train/rgb/0001_v01_o3_0000.jpg   train/ir/0001_v02_o5_0000.jpg\n"
-        "    query/{rgb,ir}/...\n"
-        "    gallery/{rgb,ir}/...\n"
+        "    test/{rgb,ir}/...             (the paper's test set, split by modality)\n"
+        "    or query/{rgb,ir}/... and gallery/{rgb,ir}/...\n"
         "    labels.csv       file,pid,video,orientation,type,colour\n"
         "    attributes.csv   (optional)\n"
         "  or a CSV manifest (split,pid,camid,modality,path,...)\n"
@@ -63,7 +75,7 @@ class UCMVeID(DatasetLayout):
             self.csv_path = root
             return root.parent
         for cand in (root, root / "UCM-VeID", root / "ucmveid"):
-            if any((cand / c).is_dir() for c in SPLITS["train"] + SPLITS["query"]):
+            if any((cand / c).is_dir() for c in SPLITS["train"] + SPLITS["query"] + TEST_DIRS):
                 return cand
         if (root / "manifest.csv").is_file():
             self.csv_path = root / "manifest.csv"
@@ -119,6 +131,18 @@ class UCMVeID(DatasetLayout):
             splits, notes, skipped = read_manifest(self.csv_path, self.name, skip_corrupt=self.skip_corrupt)
             self.notes.extend(notes)
             self.corrupt.extend(skipped)
+            if "gallery" in splits and "query" not in splits:
+                # the manifest reads split `test` as `gallery`; without a query split it is the
+                # paper's test set, which the ucmveid protocols divide by modality
+                splits["test"] = [replace(r, split="test") for r in splits.pop("gallery")]
+                self.notes.append(f"{self.name}: manifest split 'test' (no 'query') read as the paper's test set")
             return splits
         labels = self.read_labels()
+        test = next((self.root / d for d in TEST_DIRS if (self.root / d).is_dir()), None)
+        if test is not None:
+            if any((self.root / d).is_dir() for d in SPLITS["query"] + SPLITS["gallery"]):
+                raise self.layout_error(f"{self.root} holds both test/ and query/ or gallery/ folders; keep one "
+                                        "of the two layouts")
+            tr = self.require_dir(self.root, SPLITS["train"], "train")
+            return {"train": self.list_split("train", tr, labels), "test": self.list_split("test", test, labels)}
         return {s: self.list_split(s, self.require_dir(self.root, c, s), labels) for s, c in SPLITS.items()}

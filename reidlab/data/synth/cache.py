@@ -17,6 +17,24 @@ def ensure_synthetic(
 
     A folder is reused only when its ``reidlab_synth.json`` carries the same parameter hash
     (the json is written last, so an interrupted generation is detected and redone).
+
+    Parameters
+    ----------
+    layout : str
+        One of the six dataset names (native layout written, see ``generate``).
+    preset : str
+        ``smoke`` | ``demo`` | ``paper`` (see ``PRESETS``).
+    seed : int
+        Generator seed; same seed and parameters give byte-identical files.
+    cache_dir : str or Path
+        Folder holding the cached datasets.
+    **overrides
+        Knobs of ``resolve_params`` (``gap``, ``size``, ``num_train_ids`` ...); part of the hash.
+
+    Returns
+    -------
+    Path
+        The dataset root, for ``reidlab.data.load_dataset(layout, root)``.
     """
     p = resolve_params(layout, preset, seed, overrides)
     h = params_hash(p)

@@ -140,7 +140,8 @@ def _vehicle_tuples(p: dict[str, Any], kind: str = "street", stream: int = 0, sc
     cache: dict[int, Any] = {}
     for i, cap in enumerate(tqdm(caps, desc=desc or f"synth {p['layout']}", unit="img", leave=False)):
         if cap.pid not in cache:
-            cache = {cap.pid: sample_vehicle(p["seed"], cap.pid)}
+            cache = {cap.pid: sample_vehicle(p["seed"], cap.pid, detail_ids=bool(p["detail_ids"]),
+                                             nir_paint_predictability=float(p["nir_paint_predictability"]))}
         ident = cache[cap.pid]
         yield cap, idx[i], ident, render_vehicle(ident, cap, size, seed=p["seed"], gap=float(p["gap"]))
 
@@ -202,9 +203,10 @@ def _write_ucmveid(p: dict[str, Any], root: Path) -> list[dict[str, Any]]:
         scale = 1.0 if mod == "rgb" else float(p["ir_ratio"])
         for cap, k, ident, imgs in _vehicle_tuples(p, kind="uav", stream=stream, scale=scale, desc=f"synth ucmveid {folder}"):
             name = f"{cap.pid:04d}_v{cap.cam + 1:02d}_o{cap.orientation}_{k:04d}.jpg"
-            rel = f"{dirs[cap.split]}/{folder}/{name}"
+            split_dir = "test" if p.get("test_split") == "by_modality" and cap.split != "train" else dirs[cap.split]
+            rel = f"{split_dir}/{folder}/{name}"
             _save_jpg(imgs[mod], root / rel, p["jpeg_quality"])
-            rows.append(_attr_row(rel, cap, cap.cam + 1, mod, ident))
+            rows.append(dict(_attr_row(rel, cap, cap.cam + 1, mod, ident), split=split_dir))
             labels.append(dict(file=rel, pid=cap.pid, video=cap.cam + 1, orientation=cap.orientation, type=ident.type, colour=ident.colour))
     with open(root / "labels.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=["file", "pid", "video", "orientation", "type", "colour"], lineterminator="\n")

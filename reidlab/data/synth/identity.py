@@ -3,11 +3,26 @@
 An identity is drawn from ``np.random.default_rng([seed, KIND, pid])`` so it does not depend
 on the order in which identities are generated. Many identities share type and colour
 (fine-grained): what separates them are shape jitter and small details (roof rack, spoiler,
-stripe, stickers, rims, window tint, plate colour) plus an *independent* NIR paint reflectance.
+stripe, stickers, rims, window tint, plate colour) plus a NIR paint reflectance.
+
+Cross-modal identity signal (generator version 2, knob ``detail_ids``): per-ID geometry and
+materials that show in *every* spectrum, as make/model details do on real vehicles — roof line
+(cabin position, height, a fastback step), bonnet / boot lengths, light and grille shapes, an
+LED light bar, black plastic bumpers and rubbing strips, two-tone roofs, sunroofs, mirrors,
+a roof antenna or roof box, side steps, rim size and spokes, plate position, and decals of
+NIR-visible material (retro-reflective or carbon-black vinyl; printed ink that matches the paint
+in NIR stays invisible there). These are drawn from a second stream ``[seed, 13, pid]`` so that
+the attributes of version 1 keep their values whether the details are on or off.
+
+Paint NIR reflectance (knob ``nir_paint_predictability`` = p in [0, 1]):
+``nir = (1 - p) * u + p * (pigment_nir[colour] + N(0, 0.08))`` with ``u ~ U(0.12, 0.9)`` drawn
+independently of colour. Carbon-black pigments absorb NIR (black and grey paints dark), titanium
+white, iron-oxide reds and yellows reflect it; at p = 0 NIR is independent of colour (version 1),
+at p < 1 it is never a fixed function of colour.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -29,6 +44,16 @@ COLOURS: dict[str, tuple[float, float, float]] = {
 }
 COLOUR_NAMES: tuple[str, ...] = tuple(COLOURS)
 COLOUR_P = np.array([0.28, 0.20, 0.15, 0.10, 0.08, 0.07, 0.04, 0.04, 0.04])
+# typical NIR (~850 nm) reflectance of the pigment behind each colour: carbon black absorbs NIR,
+# TiO2 white, aluminium flake, iron-oxide reds / yellows and most organic pigments reflect it.
+PIGMENT_NIR: dict[str, float] = {
+    "white": 0.80, "black": 0.10, "silver": 0.62, "grey": 0.32, "red": 0.72,
+    "blue": 0.45, "green": 0.52, "yellow": 0.80, "brown": 0.42,
+}
+# NIR-visible decal materials: (name, NIR reflectance or None = same as the paint underneath)
+DECAL_MATERIALS: tuple[tuple[str, float | None], ...] = (
+    ("retroreflective", 0.95), ("carbon_vinyl", 0.06), ("printed_ink", None), ("chrome_foil", 0.75),
+)
 
 # type -> length, width, clearance, body height (m), cabin (x0, x1 as fraction of length
 # from the rear, height m), wheel radius, engine at "front"/"rear".
@@ -72,10 +97,39 @@ class VehicleIdentity:
     plate_yellow: bool = False
     cargo_rgb: tuple[float, float, float] = (0.8, 0.8, 0.8)
     cargo_nir: float = 0.7
+    # ---- per-ID details (version 2); the defaults reproduce the version-1 look
+    light_f: tuple[float, float, float, float] = (0.55, 0.82, 0.27, 0.47)  # zr0, zr1, |y|/W 0, 1
+    light_r: tuple[float, float, float, float] = (0.55, 0.82, 0.30, 0.48)
+    light_split: bool = False  # lamps in two parts (a gap across the middle)
+    light_bar: bool = False  # LED bar joining the lamps across the front and rear
+    grille: tuple[float, float, float] = (0.30, 0.62, 0.22)  # zr0, zr1, half width |y|/W
+    grille_chrome: bool = False  # bright horizontal bars on the grille
+    plate: tuple[float, float, float] = (0.21, 0.0, 0.12)  # centre zr, centre y/W, half width |y|/W
+    bumper: float = 0.0  # height (body fraction) of black plastic bumpers front/rear (0: painted)
+    trim: tuple[float, float] | None = None  # side rubbing strip (zr0, zr1), black plastic
+    roof: str = "paint"  # paint | black (carbon-black two-tone) | sunroof
+    mirrors: str = "none"  # none | paint | black
+    antenna: str = "none"  # none | fin | mast
+    roof_box: bool = False
+    side_step: bool = False
+    fastback: tuple[float, float] | None = None  # rear part of the cabin lowered: (length fraction, height factor)
+    rim_ratio: float = 0.62  # rim radius / tyre radius
+    rim_spokes: int = 0  # 0 = disc; n spokes otherwise
+    decals: tuple[tuple[int, float, float, float, float, tuple[float, float, float], float | None], ...] = ()
+    # (face: 0 side, 1 rear, 2 front, 3 bonnet top, u0, v0, du, dv in face fraction, rgb, nir or None = paint)
 
 
-def sample_vehicle(seed: int, pid: int) -> VehicleIdentity:
-    """Draw the vehicle identity ``pid`` for ``seed`` (order independent)."""
+def sample_vehicle(seed: int, pid: int, *, detail_ids: bool = True, nir_paint_predictability: float = 0.5) -> VehicleIdentity:
+    """Draw the vehicle identity ``pid`` for ``seed`` (order independent).
+
+    Args:
+        detail_ids: draw the per-ID details visible in every spectrum (False: version-1 identities).
+        nir_paint_predictability: weight p in [0, 1) of the pigment's NIR reflectance in the paint's
+            NIR (0: independent of colour).
+    """
+    if not 0.0 <= nir_paint_predictability < 1.0:
+        raise ValueError(f"nir_paint_predictability must be in [0, 1) (1 would make NIR a function of colour), "
+                         f"got {nir_paint_predictability}")
     rng = np.random.default_rng([seed, 11, pid])
     vtype = VEHICLE_TYPES[int(rng.choice(len(VEHICLE_TYPES), p=VEHICLE_TYPE_P))]
     cname = COLOUR_NAMES[int(rng.choice(len(COLOUR_NAMES), p=COLOUR_P))]
@@ -102,12 +156,13 @@ def sample_vehicle(seed: int, pid: int) -> VehicleIdentity:
                 float(rng.uniform(0.1, 0.9)),
             )
         )
-    return VehicleIdentity(
+    nir_u = float(rng.uniform(0.12, 0.9))  # the colour-independent part
+    v = VehicleIdentity(
         pid=pid,
         type=vtype,
         colour=cname,
         rgb=tuple(float(x) for x in rgb),
-        nir_paint=float(rng.uniform(0.12, 0.9)),
+        nir_paint=nir_u,
         L=spec["L"] * j(0.07),
         W=spec["W"] * j(0.04),
         clearance=spec["clr"] * j(0.1),
@@ -126,6 +181,64 @@ def sample_vehicle(seed: int, pid: int) -> VehicleIdentity:
         cargo_rgb=tuple(float(x) for x in rng.uniform(0.1, 0.95, 3)),
         cargo_nir=float(rng.uniform(0.2, 0.9)),
     )
+    rng2 = np.random.default_rng([seed, 13, pid])  # version-2 stream: the draws above keep their values
+    pred = float(nir_paint_predictability)
+    pig = PIGMENT_NIR[cname] + float(rng2.normal(0, 0.08))
+    upd: dict = {"nir_paint": float(np.clip((1 - pred) * nir_u + pred * pig, 0.04, 0.95))}
+    if detail_ids:
+        upd.update(_sample_details(rng2, v))
+    return replace(v, **upd)
+
+
+def _sample_details(rng: np.random.Generator, v: VehicleIdentity) -> dict:
+    """Per-ID geometry and materials (see the module docstring); sizes are body fractions."""
+    big = v.type in ("bus", "truck", "minibus")
+    u = lambda a, b: float(rng.uniform(a, b))  # noqa: E731
+    c0, c1, ch = v.cabin
+    d: dict = {}
+    # roof line, bonnet and boot: move the cabin ends and change its height
+    d["cabin"] = (float(np.clip(c0 + rng.normal(0, 0.06), 0.0, 0.5)) if not big else c0,
+                  float(np.clip(c1 + rng.normal(0, 0.06), 0.55, 1.0)) if not big else c1, ch * u(0.8, 1.2))
+    d["body_h"] = v.body_h * u(0.93, 1.07)
+    d["clearance"] = v.clearance * u(0.85, 1.15)
+    d["fastback"] = (u(0.25, 0.45), u(0.45, 0.75)) if (v.type in ("sedan", "hatchback", "suv") and rng.random() < 0.45) else None
+    # lamps: height band, width, split, LED bar
+    z0 = u(0.45, 0.7)
+    d["light_f"] = (z0, min(0.95, z0 + u(0.1, 0.35)), u(0.18, 0.34), u(0.4, 0.49))
+    z0 = u(0.4, 0.72)
+    d["light_r"] = (z0, min(0.95, z0 + u(0.1, 0.35)), u(0.2, 0.36), u(0.4, 0.49))
+    d["light_split"] = bool(rng.random() < 0.35)
+    d["light_bar"] = bool(rng.random() < 0.25)
+    # grille and plate
+    g0 = u(0.15, 0.45)
+    d["grille"] = (g0, min(0.9, g0 + u(0.12, 0.45)), u(0.1, 0.3))
+    d["grille_chrome"] = bool(rng.random() < 0.35)
+    d["plate"] = (u(0.12, 0.4), float(rng.choice([0.0, 0.0, -0.15, 0.15])), u(0.09, 0.14))
+    # black plastic: bumpers and side rubbing strip
+    d["bumper"] = float(rng.choice([0.0, 0.0, 0.0, u(0.1, 0.18)]))
+    if rng.random() < 0.3:
+        t0 = u(0.2, 0.6)
+        d["trim"] = (t0, t0 + u(0.04, 0.09))
+    d["roof"] = str(rng.choice(["paint", "paint", "paint", "paint", "black", "sunroof"]))
+    d["mirrors"] = "none" if big and rng.random() < 0.5 else str(rng.choice(["paint", "black"]))
+    d["antenna"] = str(rng.choice(["none", "fin", "mast"]))
+    d["roof_box"] = bool(rng.random() < 0.15) and not big and not v.roof_rack
+    d["side_step"] = bool(rng.random() < 0.3) and v.type in ("suv", "pickup", "van", "minibus")
+    d["rim_ratio"] = u(0.45, 0.8)
+    d["rim_spokes"] = int(rng.choice([0, 4, 5, 6, 10]))
+    d["rim_bright"] = float(rng.choice([0.12, 0.3, 0.5, 0.7, 0.85]))
+    decals = []
+    for _ in range(int(rng.choice(4, p=[0.3, 0.35, 0.25, 0.1]))):
+        face = int(rng.choice(4, p=[0.55, 0.15, 0.1, 0.2]))
+        name, nir = DECAL_MATERIALS[int(rng.integers(len(DECAL_MATERIALS)))]
+        du = u(0.08, 0.3) if face in (0, 3) else u(0.1, 0.3)
+        dv = u(0.08, 0.22)
+        rgb = tuple(float(x) for x in rng.uniform(0.05, 0.95, 3))
+        if name == "carbon_vinyl":
+            rgb = tuple(float(x) for x in rng.uniform(0.03, 0.12, 3))
+        decals.append((face, u(0.0, 1.0 - du), u(0.05, 0.95 - dv), du, dv, rgb, nir))
+    d["decals"] = tuple(decals)
+    return d
 
 
 # ---------------------------------------------------------------- ships

@@ -6,7 +6,12 @@ Counts are totals per split (images = captures; an aligned capture is one tuple)
 per (camera, scene) pass; ``size`` = ``(H, W)`` per modality image in pixels (``sar_size`` for
 HOSS SAR); ``gap`` in [0, 1] (0: the other modalities are copies of RGB); ``challenge_mix``
 (probabilities of ``normal, low_light, night, glare, shadow, occlusion``); ``ir_ratio`` (UCM-VeID:
-IR images per RGB image); ``jpeg_quality``.
+IR images per RGB image); ``test_split`` (UCM-VeID only: ``query_gallery``, the default, writes
+``query/`` and ``gallery/`` folders; ``by_modality`` writes the paper's ``test/`` folder, which the
+protocols divide by modality); ``jpeg_quality``;
+``detail_ids`` (per-ID geometry and NIR-visible details that
+show in every spectrum, see ``identity``) and ``nir_paint_predictability`` in [0, 1) (weight of the
+pigment in the paint's NIR reflectance; 0 = independent of colour).
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from typing import Any
 from reidlab.data.synth.capture import CHALLENGES, DEFAULT_CHALLENGE_MIX
 
 LAYOUTS: tuple[str, ...] = ("rgbn300", "rgbnt100", "msvr310", "wmveid863", "ucmveid", "hoss")
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: per-ID cross-modal details, pigment-dependent NIR paint
 
 # real per-modality image size (H, W) at the paper preset; smoke = 1/4, demo = 1/2
 _REAL_SIZE: dict[str, tuple[int, int]] = {
@@ -37,6 +42,8 @@ _COMMON: dict[str, Any] = dict(
     num_scenes=12,
     jpeg_quality=92,
     ir_ratio=13913 / 16015,
+    detail_ids=True,
+    nir_paint_predictability=0.5,
 )
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -54,7 +61,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "demo": dict(
         _COMMON,
         scale=0.5,
-        num_train_ids=40,
+        num_train_ids=100,  # version 2: more IDs, fewer images each (8), same 800 images as before
         num_test_ids=40,
         train_images=800,
         query_images=160,
@@ -97,7 +104,7 @@ def resolve_params(layout: str, preset: str, seed: int, overrides: dict[str, Any
     p["size"] = [max(8, int(round(h * scale))), max(8, int(round(w * scale)))]
     if layout == "hoss":
         p["sar_size"] = [max(8, int(round(x * scale))) for x in _REAL_SAR_SIZE]
-    known = set(p) | {"num_query_ids", "sar_size", "scale"}
+    known = set(p) | {"num_query_ids", "sar_size", "scale"} | ({"test_split"} if layout == "ucmveid" else set())
     unknown = set(overrides) - known
     if unknown:
         raise ValueError(f"unknown synthetic knob(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -118,6 +125,8 @@ def resolve_params(layout: str, preset: str, seed: int, overrides: dict[str, Any
 
 
 def _validate(p: dict[str, Any]) -> None:
+    if p.get("test_split", "query_gallery") not in ("query_gallery", "by_modality"):
+        raise ValueError(f"test_split must be 'query_gallery' or 'by_modality', got {p['test_split']!r}")
     if not 0.0 <= float(p["gap"]) <= 1.0:
         raise ValueError(f"gap must be in [0, 1], got {p['gap']}")
     bad = set(p["challenge_mix"]) - set(CHALLENGES)
@@ -134,6 +143,10 @@ def _validate(p: dict[str, Any]) -> None:
         raise ValueError("query_images must be >= num_query_ids")
     if int(p["train_images"]) < int(p["num_train_ids"]):
         raise ValueError("train_images must be >= num_train_ids")
+    if not 0.0 <= float(p["nir_paint_predictability"]) < 1.0:
+        raise ValueError(f"nir_paint_predictability must be in [0, 1), got {p['nir_paint_predictability']}")
+    if not isinstance(p["detail_ids"], bool):
+        raise ValueError(f"detail_ids must be true or false, got {p['detail_ids']!r}")
     if not 2 <= int(p["num_cams"]) <= 8:
         raise ValueError(f"num_cams must be in [2, 8], got {p['num_cams']}")
 

@@ -27,7 +27,9 @@ from reidlab.data.synth.identity import VehicleIdentity
 
 # labels
 BG, BODY, GLASS, TYRE, RIM, RACK, LIGHT_F, LIGHT_R, GRILLE, PLATE, STRIPE, CARGO, WALL, OCCL = range(14)
-STICKER0 = 20
+TRIM, CHROME, MIRROR, ROOF_BLACK, ANT, GLASS_B = range(14, 20)  # version-2 details (GLASS_B: fastback cabin)
+STICKER0 = 20  # + k, k < 3
+DECAL0 = 30  # + k, k < 4
 
 _EXPOSURE = {"normal": 1.0, "low_light": 0.25, "night": 0.06, "glare": 1.0, "shadow": 1.0, "occlusion": 1.0}
 
@@ -38,10 +40,14 @@ def _boxes(v: VehicleIdentity) -> list[tuple[np.ndarray, np.ndarray, int, float]
     top = clr + bh
     c0, c1, ch = v.cabin
     nan = float("nan")
-    b = [
-        (np.array([-L / 2, -W / 2, clr]), np.array([L / 2, W / 2, top]), BODY, nan),
-        (np.array([-L / 2 + c0 * L, -0.46 * W, top]), np.array([-L / 2 + c1 * L, 0.46 * W, top + ch]), GLASS, nan),
-    ]
+    x0, x1 = -L / 2 + c0 * L, -L / 2 + c1 * L
+    b = [(np.array([-L / 2, -W / 2, clr]), np.array([L / 2, W / 2, top]), BODY, nan)]
+    if v.fastback is None:
+        b.append((np.array([x0, -0.46 * W, top]), np.array([x1, 0.46 * W, top + ch]), GLASS, nan))
+    else:  # roof line: the rear part of the cabin lower (fastback / sloping rear window)
+        xs = x0 + v.fastback[0] * (x1 - x0)
+        b.append((np.array([xs, -0.46 * W, top]), np.array([x1, 0.46 * W, top + ch]), GLASS, nan))
+        b.append((np.array([x0, -0.46 * W, top]), np.array([xs, 0.46 * W, top + v.fastback[1] * ch]), GLASS_B, nan))
     if v.type == "truck":
         b.append((np.array([-L / 2, -W / 2, top]), np.array([-L / 2 + 0.74 * L, W / 2, top + 1.7]), CARGO, nan))
     r = v.wheel_r
@@ -51,14 +57,32 @@ def _boxes(v: VehicleIdentity) -> list[tuple[np.ndarray, np.ndarray, int, float]
             b.append((np.array([xw - r, ya, 0.0]), np.array([xw + r, yb, 2 * r]), TYRE, xw))
     if v.roof_rack:
         z0 = top + ch
-        x0, x1 = -L / 2 + c0 * L + 0.15, -L / 2 + c1 * L - 0.15
+        rx0, rx1 = x0 + 0.15, x1 - 0.15
         for sgn in (-1.0, 1.0):
             ya, yb = sorted((sgn * 0.36 * W, sgn * 0.42 * W))
-            b.append((np.array([x0, ya, z0]), np.array([x1, yb, z0 + 0.1]), RACK, nan))
-        for xc in (x0 + 0.1, x1 - 0.1):
+            b.append((np.array([rx0, ya, z0]), np.array([rx1, yb, z0 + 0.1]), RACK, nan))
+        for xc in (rx0 + 0.1, rx1 - 0.1):
             b.append((np.array([xc - 0.04, -0.42 * W, z0 + 0.06]), np.array([xc + 0.04, 0.42 * W, z0 + 0.1]), RACK, nan))
     if v.spoiler:
         b.append((np.array([-L / 2, -0.45 * W, top + 0.07]), np.array([-L / 2 + 0.22, 0.45 * W, top + 0.15]), BODY, nan))
+    # ---- per-ID details (version 2)
+    if v.mirrors != "none":
+        for sgn in (-1.0, 1.0):
+            ya, yb = sorted((sgn * W / 2, sgn * (W / 2 + 0.16)))
+            b.append((np.array([x1 - 0.22, ya, top + 0.04]), np.array([x1 - 0.08, yb, top + 0.2]), MIRROR, nan))
+    zroof = top + ch
+    if v.antenna == "fin":
+        b.append((np.array([x0 + 0.08, -0.04, zroof]), np.array([x0 + 0.28, 0.04, zroof + 0.08]), ANT, nan))
+    elif v.antenna == "mast":
+        b.append((np.array([x0 + 0.15, -0.03, zroof]), np.array([x0 + 0.2, 0.03, zroof + 0.45]), ANT, nan))
+    if v.roof_box:
+        xm, hl = (x0 + x1) / 2, 0.3 * (x1 - x0)
+        b.append((np.array([xm - hl, -0.33 * W, zroof]), np.array([xm + hl, 0.33 * W, zroof + 0.28]), RACK, nan))
+    if v.side_step:
+        xa, xb = -L / 2 + max(0.85, 0.19 * L) + r + 0.1, L / 2 - max(0.85, 0.17 * L) - r - 0.1
+        for sgn in (-1.0, 1.0):
+            ya, yb = sorted((sgn * W / 2, sgn * (W / 2 + 0.12)))
+            b.append((np.array([xa, ya, 0.55 * clr]), np.array([xb, yb, 0.55 * clr + 0.06]), TRIM, nan))
     return b
 
 
@@ -71,8 +95,12 @@ def _camera(yaw_deg: float, elev_deg: float) -> tuple[np.ndarray, np.ndarray, np
     return c, r, u
 
 
-def _raycast(boxes, o: np.ndarray, d: np.ndarray):
-    """Nearest hit per ray. o (N,3), d (3,) -> t (N,), part (N,), axis (N,), point (N,3)."""
+def _raycast(boxes, o: np.ndarray, d: np.ndarray, windows: list[np.ndarray] | None = None):
+    """Nearest hit per ray. o (N,3), d (3,) -> t (N,), part (N,), axis (N,), point (N,3).
+
+    ``windows[k]`` (optional): indices of the rays that can hit box k (its projected rectangle;
+    rays are parallel, so no other ray can); the result is the same, only faster.
+    """
     n = o.shape[0]
     dd = np.where(np.abs(d) < 1e-9, 1e-9, d)
     inv = 1.0 / dd
@@ -80,24 +108,45 @@ def _raycast(boxes, o: np.ndarray, d: np.ndarray):
     best_part = np.zeros(n, np.int16)
     best_axis = np.zeros(n, np.int8)
     best_wx = np.full(n, np.nan)
-    for lo, hi, part, wx in boxes:
-        t1, t2 = (lo - o) * inv, (hi - o) * inv
+    for k, (lo, hi, part, wx) in enumerate(boxes):
+        idx = windows[k] if windows is not None else slice(None)
+        oo = o[idx]
+        t1, t2 = (lo - oo) * inv, (hi - oo) * inv
         tn, tf = np.minimum(t1, t2), np.maximum(t1, t2)
         tmin, tmax = tn.max(1), tf.min(1)
         axis = tn.argmax(1)
         hit = (tmax >= tmin) & (tmax > 0)
         if part == TYRE:  # a wheel is a disc seen from the side: cut the box's y-face to a circle
-            p = o + tmin[:, None] * d
+            p = oo + tmin[:, None] * d
             rr = (hi[2] - lo[2]) / 2
             inside = (p[:, 0] - wx) ** 2 + (p[:, 2] - rr) ** 2 <= rr * rr
             hit &= (axis != 1) | inside
-        better = hit & (tmin < best_t)
-        best_t[better] = tmin[better]
-        best_part[better] = part
-        best_axis[better] = axis[better]
-        best_wx[better] = wx
+        better = hit & (tmin < best_t[idx])
+        sel = np.arange(n)[idx][better] if windows is not None else better
+        best_t[sel] = tmin[better]
+        best_part[sel] = part
+        best_axis[sel] = axis[better]
+        best_wx[sel] = wx
     p = o + np.where(np.isfinite(best_t), best_t, 0.0)[:, None] * d
     return best_t, best_part, best_axis, p, best_wx
+
+
+def _windows(boxes, r: np.ndarray, u: np.ndarray, sj: np.ndarray, ti: np.ndarray) -> list[np.ndarray]:
+    """Flat pixel indices inside each box's projected rectangle (+1 pixel), for ``_raycast``.
+
+    sj (W,) increasing image-right coordinates, ti (H,) decreasing image-up coordinates (metres)."""
+    W = len(sj)
+    out = []
+    for lo, hi, _, _ in boxes:
+        cs = np.array([[lo[0] if i & 1 else hi[0], lo[1] if i & 2 else hi[1], lo[2] if i & 4 else hi[2]] for i in range(8)])
+        s, t = cs @ r, cs @ u
+        c_lo = max(int(np.searchsorted(sj, s.min())) - 1, 0)
+        c_hi = min(int(np.searchsorted(sj, s.max())) + 1, W)
+        r_lo = max(int(np.searchsorted(-ti, -t.max())) - 1, 0)
+        r_hi = min(int(np.searchsorted(-ti, -t.min())) + 1, len(ti))
+        rows, cols = np.arange(r_lo, r_hi), np.arange(c_lo, c_hi)
+        out.append((rows[:, None] * W + cols[None, :]).ravel())
+    return out
 
 
 def _scene(seed: int, cam: int, scene: int) -> dict:
@@ -122,21 +171,24 @@ def _scene(seed: int, cam: int, scene: int) -> dict:
 
 
 def _labels(v: VehicleIdentity, part, axis, p, wx, c):
-    """Refine box parts into surface labels from the 3-D hit point."""
+    """Refine box parts into surface labels from the 3-D hit point (later rules paint over earlier ones)."""
     L, W, clr, bh = v.L, v.W, v.clearance, v.body_h
     x, y, z = p[:, 0], p[:, 1], p[:, 2]
     lab = part.astype(np.int16).copy()
+    lab[part == GLASS_B] = GLASS
     body = part == BODY
     front = body & (axis == 0) & (x > 0)
     rear = body & (axis == 0) & (x < 0)
     side = body & (axis == 1)
+    bonnet = body & (axis == 2) & (z > clr + bh - 1e-6)
+    ends = front | rear
     zr = (z - clr) / bh  # 0 bottom .. 1 top of the body
     ay = np.abs(y) / W
-    lights_band = (zr > 0.55) & (zr < 0.82)
-    lab[front & lights_band & (ay > 0.27) & (ay < 0.47)] = LIGHT_F
-    lab[front & (zr > 0.3) & (zr < 0.62) & (ay < 0.22)] = GRILLE
-    lab[rear & lights_band & (ay > 0.3) & (ay < 0.48)] = LIGHT_R
-    lab[(front | rear) & (zr > 0.12) & (zr < 0.3) & (ay < 0.12)] = PLATE
+    # black plastic: bumpers (wrapping round the corners) and a side rubbing strip
+    if v.bumper > 0:
+        lab[(ends | (side & (np.abs(x) > L / 2 - 0.35))) & (zr < v.bumper)] = TRIM
+    if v.trim is not None:
+        lab[side & (zr > v.trim[0]) & (zr < v.trim[1])] = TRIM
     if v.stripe is not None:
         z0, hs, _ = v.stripe
         lab[side & (zr > z0) & (zr < z0 + hs / bh)] = STRIPE
@@ -146,19 +198,55 @@ def _labels(v: VehicleIdentity, part, axis, p, wx, c):
         else:
             m, uu = (rear if face == 1 else front), (y + W / 2) / W
         lab[m & (uu > u0) & (uu < u0 + du) & (zr > v0) & (zr < v0 + dv)] = STICKER0 + k
-    # cabin: roof is paint, side/end faces are glass inside a frame of pillars
-    cab = part == GLASS
+    for k, (face, u0, v0, du, dv, _, _) in enumerate(v.decals):
+        if face == 0:
+            m, uu, vv = side, (x + L / 2) / L, zr
+        elif face == 3:
+            m, uu, vv = bonnet, (x + L / 2) / L, (y + W / 2) / W
+        else:
+            m, uu, vv = (rear if face == 1 else front), (y + W / 2) / W, zr
+        lab[m & (uu > u0) & (uu < u0 + du) & (vv > v0) & (vv < v0 + dv)] = DECAL0 + k
+    # lamps, light bar, grille, plate
+    for m, (l0, l1, a0, a1), lb in ((front, v.light_f, LIGHT_F), (rear, v.light_r, LIGHT_R)):
+        band = (zr > l0) & (zr < l1)
+        lamp = m & band & (ay > a0) & (ay < a1)
+        if v.light_split:  # two-part lamps: a painted gap across the middle
+            mid = (zr > l0 + 0.42 * (l1 - l0)) & (zr < l0 + 0.62 * (l1 - l0))
+            lamp &= ~mid
+        lab[lamp] = lb
+        if v.light_bar:
+            lab[m & (ay <= a0) & (zr > l0 + 0.35 * (l1 - l0)) & (zr < l0 + 0.6 * (l1 - l0))] = lb
+    g0, g1, gw = v.grille
+    grille = front & (zr > g0) & (zr < g1) & (ay < gw)
+    lab[grille] = GRILLE
+    if v.grille_chrome:
+        lab[grille & (np.sin(2 * np.pi * 4 * (zr - g0) / max(g1 - g0, 1e-3)) > 0.3)] = CHROME
+    pz, py, pw = v.plate
+    lab[ends & (np.abs(zr - pz) < 0.09) & (np.abs(y / W - py) < pw)] = PLATE
+    # cabin: roof is paint (or a black / glass roof), side/end faces are glass inside a frame of pillars
+    cab = (part == GLASS) | (part == GLASS_B)
     c0, c1, ch = v.cabin
     x0, x1, ztop = -L / 2 + c0 * L, -L / 2 + c1 * L, clr + bh
-    lab[cab & (axis == 2)] = BODY
-    frame = (z - ztop < 0.06) | (ztop + ch - z < 0.07)
+    roof = cab & (axis == 2)
+    lab[roof] = {"black": ROOF_BLACK}.get(v.roof, BODY)
+    if v.roof == "sunroof":
+        lab[roof & (np.abs(y) < 0.3 * W) & (np.abs(x - (x0 + 0.55 * (x1 - x0))) < 0.2 * (x1 - x0))] = GLASS
+    ctop = np.where(part == GLASS_B, ztop + (v.fastback[1] if v.fastback else 1.0) * ch, ztop + ch)
+    frame = (z - ztop < 0.06) | (ctop - z < 0.07)
     pill_x = (x - x0 < 0.12) | (x1 - x < 0.12) | (np.abs(x - (x0 + x1) / 2) < 0.06 * (x1 - x0 > 1.6))
+    if v.fastback is not None:
+        xs = x0 + v.fastback[0] * (x1 - x0)
+        pill_x |= np.abs(x - xs) < 0.06
     lab[cab & (axis == 1) & (frame | pill_x)] = BODY
     lab[cab & (axis == 0) & (frame | (np.abs(y) > 0.4 * W))] = BODY
-    # wheels: inner disc is the rim
+    # wheels: inner disc is the rim, with spokes when the ID has them
     tyre = part == TYRE
     rr = v.wheel_r
-    rim = tyre & (axis == 1) & ((x - np.nan_to_num(wx)) ** 2 + (z - rr) ** 2 < (0.62 * rr) ** 2)
+    dx, dz = x - np.nan_to_num(wx), z - rr
+    rim = tyre & (axis == 1) & (dx**2 + dz**2 < (v.rim_ratio * rr) ** 2)
+    if v.rim_spokes:
+        hub = dx**2 + dz**2 < (0.25 * rr) ** 2
+        rim &= hub | (np.cos(v.rim_spokes * np.arctan2(dz, dx)) > 0.2)
     lab[rim] = RIM
     return lab
 
@@ -188,7 +276,9 @@ def render_vehicle(
     sc = _scene(seed, cap.cam, cap.scene)
     c, r, u = _camera(cap.yaw, cap.elevation)
     boxes = _boxes(v)
-    corners = np.array([[lo[0] if i & 1 else hi[0], lo[1] if i & 2 else hi[1], lo[2] if i & 4 else hi[2]] for lo, hi, _, _ in boxes for i in range(8)])
+    # the crop (a detector's box) ignores thin parts: antennas and mirrors do not move it
+    corners = np.array([[lo[0] if i & 1 else hi[0], lo[1] if i & 2 else hi[1], lo[2] if i & 4 else hi[2]]
+                        for lo, hi, part, _ in boxes if part not in (ANT, MIRROR) for i in range(8)])
     s_all, t_all = corners @ r, corners @ u
     if jitter is None:
         jitter = np.array([rng.normal(0, 0.03), rng.normal(0, 0.03), rng.normal(0, 0.05)])
@@ -202,7 +292,7 @@ def render_vehicle(
     S, T = np.meshgrid(sj, ti)
     o = S.reshape(-1, 1) * r + T.reshape(-1, 1) * u + 50.0 * c
     d = -c
-    t, part, axis, p, wx = _raycast(boxes, o, d)
+    t, part, axis, p, wx = _raycast(boxes, o, d, _windows(boxes, r, u, sj, ti))
     lab = _labels(v, part, axis, p, wx, c)
     n_pix = o.shape[0]
     normal = np.zeros((n_pix, 3))
@@ -239,11 +329,18 @@ def render_vehicle(
         GRILLE: (np.array([0.08, 0.08, 0.09]), 0.12),
         PLATE: (np.array([0.9, 0.78, 0.1]) if v.plate_yellow else np.array([0.9, 0.9, 0.9]), 0.8),
         CARGO: (np.array(v.cargo_rgb), v.cargo_nir),
+        TRIM: (np.array([0.06, 0.06, 0.065]), 0.07),  # carbon-black plastic: dark in NIR too
+        CHROME: (np.array([0.75, 0.75, 0.77]), 0.7),
+        ROOF_BLACK: (np.array([0.05, 0.05, 0.055]), 0.08),
+        ANT: (np.array([0.05, 0.05, 0.05]), 0.07),
+        MIRROR: (body_rgb, v.nir_paint) if v.mirrors == "paint" else (np.array([0.06, 0.06, 0.065]), 0.07),
     }
     if v.stripe is not None:  # paint: visible colour change, almost none in NIR
         table[STRIPE] = (np.array(v.stripe[2]), v.nir_paint + 0.03)
     for k, st in enumerate(v.stickers):
         table[STICKER0 + k] = (np.array(st[5]), 0.5 * v.nir_paint + 0.5 * st[6])
+    for k, dc in enumerate(v.decals):  # NIR of the decal's material (printed ink: the paint's)
+        table[DECAL0 + k] = (np.array(dc[5]), v.nir_paint if dc[6] is None else dc[6])
     for lb, (a_rgb, a_nir) in table.items():
         m = lab == lb
         alb[m] = a_rgb
@@ -284,7 +381,7 @@ def render_vehicle(
         eng = np.clip((x - (v.L / 2 - 0.32 * v.L)) / (0.32 * v.L), 0, 1)
     else:
         eng = np.clip(((-v.L / 2 + 0.22 * v.L) - x) / (0.22 * v.L), 0, 1)
-    bodyish = np.isin(lab, [BODY, STRIPE, PLATE, LIGHT_F, LIGHT_R, RACK]) | (lab >= STICKER0)
+    bodyish = np.isin(lab, [BODY, STRIPE, PLATE, LIGHT_F, LIGHT_R, RACK, TRIM, CHROME, MIRROR, ROOF_BLACK, ANT]) | (lab >= STICKER0)
     temp[bodyish] += (0.0 if dark else 3.0) + 14.0 * heat * eng[bodyish] ** 1.5
     temp[lab == GRILLE] += 4 + 18.0 * heat * (v.engine == "front")
     temp[glass] -= 7.0

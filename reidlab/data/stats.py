@@ -20,7 +20,7 @@ from tqdm import tqdm
 from reidlab import MODALITIES
 from reidlab.data.records import Record, ReIDData
 
-SPLIT_ORDER = ("train", "query", "query3", "gallery")
+SPLIT_ORDER = ("train", "query", "query3", "gallery", "test")
 ATTRIBUTES = ("type", "colour", "color", "orientation", "challenge", "daynight")
 
 
@@ -208,6 +208,22 @@ def attribute_counts(data: ReIDData, attributes: Iterable[str] | None = None) ->
                     rows[(s, k, str(v))] += 1
     df = pd.DataFrame([(s, k, v, n) for (s, k, v), n in rows.items()], columns=["split", "attribute", "value", "records"])
     return df.sort_values(["attribute", "value", "split"], ignore_index=True)
+
+
+def orientation_by_modality(data: ReIDData) -> pd.DataFrame:
+    """Records per orientation class, split and modality: ``split, modality, orientation, records``
+    (long; empty when no record carries ``attrs['orientation']``). UCM-VeID: 8 classes, 45° bins."""
+    rows: Counter = Counter()
+    for s in _splits(data):
+        for r in data[s]:
+            o = r.attrs.get("orientation")
+            if o is None or o != o:
+                continue
+            for m in r.modalities:
+                rows[(s, m, int(o))] += 1
+    df = pd.DataFrame([(s, m, o, n) for (s, m, o), n in rows.items()],
+                      columns=["split", "modality", "orientation", "records"])
+    return df.sort_values(["split", "modality", "orientation"], ignore_index=True)
 
 
 def compare_with_card(data: ReIDData, card: Mapping[str, Any]) -> pd.DataFrame:
@@ -452,6 +468,9 @@ def dataset_report(data: ReIDData, card: Mapping[str, Any] | None = None, *, siz
     attrs = attribute_counts(data)
     if not attrs.empty:
         tables["attributes"] = attrs
+    orient = orientation_by_modality(data)
+    if not orient.empty:
+        tables["orientation"] = orient
     if card is not None:
         tables["card_comparison"] = compare_with_card(data, card)
     figures: dict[str, Figure] = {

@@ -8,12 +8,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from reidlab.data.names import LAYOUTS
+
 
 def register(data_subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``stats`` sub-command to the ``reidlab data`` sub-parser group."""
     p = data_subparsers.add_parser("stats", help="count tables and figures of a dataset (notebook 01 as files)")
     p.add_argument("root", help="dataset root folder (or CSV for --dataset manifest)")
-    p.add_argument("--dataset", required=True, help="layout name: rgbn300 rgbnt100 msvr310 wmveid863 ucmveid hoss manifest")
+    p.add_argument("--dataset", required=True, help="layout name: " + " ".join(LAYOUTS))
     p.add_argument("--out", default=None, help="output folder (default: ./stats_<dataset>)")
     p.add_argument("--card", default=None, help="data card to compare counts with (default: the dataset's own, if any)")
     p.add_argument("--size-sample", type=int, default=300, help="records per split whose image headers are read (0 = all)")
@@ -23,8 +25,8 @@ def register(data_subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    """Load the dataset, build :func:`reidlab.stats.dataset_report`, write it; 0 on success, 1 on bad input."""
-    from reidlab import stats
+    """Load the dataset, build :func:`reidlab.data.stats.dataset_report`, write it; 0 on success, 1 on bad input."""
+    from reidlab.data import stats
     from reidlab.data import DataError, load_dataset
     from reidlab.data.cards import CardError, list_cards, load_card
 
