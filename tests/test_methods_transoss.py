@@ -278,3 +278,8 @@ def test_sar_chips_are_contrast_stretched_for_display(tmp_path):
     rec = Record(pid=1, camid=1, images={"sar": ImageRef(str(path))}, split="query")
     tile = np.asarray(record_tile(rec, height=40))
     assert np.median(tile) > 20 and tile.max() == 255
+    from reidlab.data.display import display_image  # also used by notebook 01's sample grid
+
+    crop = display_image(ImageRef(str(path), box=(0, 0, 10, 12)), "sar")  # a crop box is honoured
+    assert crop.size == (10, 12) and np.median(np.asarray(crop)) > 20
+    assert np.array_equal(np.asarray(display_image(ImageRef(str(path)), "rgb")), raw)  # other modalities: as decoded

@@ -145,45 +145,20 @@ def modalities_of_key(key: str | None) -> tuple[str, ...] | None:
     return mods or None
 
 
-def sar_display(ref: Any, lo: float = 1.0, hi: float = 99.0) -> "PILImage.Image":
-    """A SAR chip for looking at: the raw values (a 32-bit TIFF is read as stored, before the ``/max x 255``
-    uint8 conversion that leaves a float chip black but for its brightest scatterers) mapped linearly
-    from their ``lo``..``hi`` percentiles to 0..255, grey -> RGB. For display only; models see the
-    paper's ``/max x 255`` image (:func:`reidlab.data.image.load_image`). ``ref``: an ImageRef."""
-    from PIL import Image
-
-    from reidlab.data.image import TIFF_EXTS, load_image
-
-    if ref.path.lower().endswith(TIFF_EXTS) and ref.box is None:
-        import tifffile
-
-        a = np.nan_to_num(np.asarray(tifffile.imread(ref.path), dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-        if a.ndim == 3:
-            a = a.mean(axis=-1 if a.shape[-1] in (1, 3, 4) else 0)
-    else:
-        a = np.asarray(load_image(ref).convert("L"), dtype=np.float64)
-    p_lo, p_hi = np.percentile(a, [lo, hi])
-    if p_hi <= p_lo:
-        p_lo, p_hi = float(a.min()), float(a.max())
-    g = np.zeros(a.shape, np.uint8) if p_hi <= p_lo else \
-        np.clip((a - p_lo) / (p_hi - p_lo) * 255.0, 0, 255).round().astype(np.uint8)
-    return Image.fromarray(np.repeat(g[..., None], 3, axis=-1), mode="RGB")
-
-
 def record_tile(record: Record, modalities: Sequence[str] | None = None, *, height: int = 96,
                 border: tuple[int, int, int] | None = None, junk: bool = False,
                 border_px: int = 4) -> "PILImage.Image":
     """One record's images (``modalities`` present in it, canonical order) side by side.
 
     Each modality image is resized to ``height`` pixels keeping its aspect ratio (SAR chips are
-    contrast-stretched for display, :func:`sar_display`); ``border``
+    contrast-stretched for display, :func:`reidlab.data.display.sar_display`); ``border``
     is an RGB colour drawn ``border_px`` wide around the tile; ``junk`` fades the tile toward
     grey (visible but clearly not counted). Returns an RGB PIL image.
     Raises ValueError when the record has none of the requested modalities.
     """
     from PIL import Image, ImageOps
 
-    from reidlab.data.image import load_image
+    from reidlab.data.display import display_image
 
     mods = [m for m in (modalities or record.modalities) if m in record.images]
     if not mods:
@@ -192,7 +167,7 @@ def record_tile(record: Record, modalities: Sequence[str] | None = None, *, heig
     parts = []
     for m in mods:
         # display only: /max-scaled SAR is black but for a few bright scatterers
-        im = sar_display(record.images[m]) if m == "sar" else load_image(record.images[m])
+        im = display_image(record.images[m], m)
         w = max(1, round(im.width * height / im.height))
         parts.append(im.resize((w, height), Image.BILINEAR))
     tile = Image.new("RGB", (sum(p.width for p in parts) + 2 * (len(parts) - 1), height), (255, 255, 255))
