@@ -10,6 +10,7 @@ _AREAS = (
     "reidlab.data.cli",       # reidlab data check / data synth / data stats
     "reidlab.eval.cli",       # reidlab eval FEATURES.npz --protocol NAME; reidlab protocols
     "reidlab.engine.cli",     # reidlab train / reidlab extract
+    "reidlab.engine.weights_cli",  # reidlab pretrain-pairs / reidlab import-weights
     "reidlab.notebooks.cli",  # reidlab notebooks run
     "reidlab.engine.runs_cli",  # reidlab runs ls
 )

@@ -154,3 +154,27 @@ class FailOnRank(TinyMethod):
         if self.fail_at == "step" and _rank() == self.fail_rank and self.calls == self.fail_call:
             raise RuntimeError(f"injected failure on rank {self.fail_rank}")
         return super().loss(outputs, labels)
+
+
+class FieldMethod(TinyMethod):
+    """Declares per-sample fields (``yaw``, a ``Record.attrs`` value of synthetic RGBN300, and ``size``,
+    the decoded image sizes) and records what the engine hands it, in :attr:`calls` (class-level: the
+    engine builds the instance): ``("forward" | "embed", fields on the CPU)``."""
+
+    name = "tiny_fields"
+    sample_fields = ("yaw", "size")
+    calls: list = []
+
+    def _record(self, kind, images, fields):
+        cpu = {n: ({m: t.cpu() for m, t in v.items()} if isinstance(v, dict) else v.cpu())
+               for n, v in (fields or {}).items()}
+        FieldMethod.calls.append((kind, {m: x.shape[0] for m, x in images.items()}, cpu))
+
+    def forward(self, images, present=None, fields=None):
+        self._record("forward", images, fields)
+        return super().forward(images)
+
+    @torch.no_grad()
+    def embed(self, images, fields=None):
+        self._record("embed", images, fields)
+        return super().embed(images)

@@ -154,18 +154,25 @@ def test_stats_orientation_by_modality(synth_root):
 
 
 def test_torch_dataset_items_carry_orientation(synth_root):
+    import torch
+
     from reidlab.data import load_dataset
     from reidlab.data.records import Record
-    from reidlab.data.torch_dataset import ReIDImageDataset, _orientation
+    from reidlab.data.sample_fields import class_labels, read_fields
+    from reidlab.data.torch_dataset import ReIDImageDataset
     from reidlab.data.transforms import build_transforms
 
     data = load_dataset("ucmveid", synth_root("ucmveid"))
-    ds = ReIDImageDataset(data.train[:3], ("rgb", "tir"), build_transforms(32, 64, train=False), relabel=True)
-    assert [ds[i]["orientation"] for i in range(3)] == [r.attrs["orientation"] for r in data.train[:3]]
+    ds = ReIDImageDataset(data.train[:3], ("rgb", "tir"), build_transforms(32, 64, train=False), relabel=True,
+                          fields=("orientation",))
+    assert [int(ds[i]["fields"]["orientation"]) for i in range(3)] == [r.attrs["orientation"] for r in data.train[:3]]
+
     def rec(o):
         return Record(pid=1, camid=1, images={}, split="train", attrs={} if o is None else {"orientation": o})
 
-    assert [_orientation(rec(o)) for o in (None, 3, 3.0, "front", float("nan"), 2.5)] == [-1, 3, 3, -1, -1, -1]
+    raw = torch.stack([read_fields(("orientation",), rec(o), {})["orientation"]
+                       for o in (None, 3, 3.0, "front", float("nan"), 2.5)])
+    assert class_labels(raw).tolist() == [-1, 3, 3, -1, -1, -1]
 
 
 def test_synthetic_ucmveid_is_uav_unaligned_with_unequal_counts(synth_root):

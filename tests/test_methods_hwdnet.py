@@ -197,12 +197,15 @@ def test_training_step_passes_orientation_and_refuses_batches_without_it():
     model = _model()
     images, present, labels = _unaligned()
     ctx = _Ctx(model)
-    batch = {"images": images, "present": present, "labels": labels, "orientation": torch.arange(8) % 8}
+    assert model.sample_fields == ("orientation",)
+    ori = (torch.arange(8) % 8).float()
+    ori[3] = float("nan")  # an unlabelled sample (the dataset's NaN) is not counted
+    batch = {"images": images, "present": present, "labels": labels, "fields": {"orientation": ori}}
     total, parts = model.training_step(batch, ctx)
-    assert parts["orient_n"] == 8 and len(ctx.steps) == 1 and torch.isfinite(total)
+    assert parts["orient_n"] == 7 and len(ctx.steps) == 1 and torch.isfinite(total)
     with pytest.raises(ValueError, match="no orientation label"):
-        model.training_step({**batch, "orientation": torch.full((8,), -1)}, ctx)
+        model.training_step({**batch, "fields": {"orientation": torch.full((8,), float("nan"))}}, ctx)
     with pytest.raises(ValueError, match="no orientation label"):
-        model.training_step({k: v for k, v in batch.items() if k != "orientation"}, ctx)
+        model.training_step({**batch, "fields": {}}, ctx)
     plain = _model(decoupling="none")
-    assert "orient" not in plain.training_step({k: v for k, v in batch.items() if k != "orientation"}, _Ctx(plain))[1]
+    assert "orient" not in plain.training_step({**batch, "fields": {}}, _Ctx(plain))[1]

@@ -24,6 +24,14 @@ import pandas as pd
 from reidlab import MODALITIES
 from reidlab.eval.features import FeatureSet
 
+#: Notebook 03's default comparison per dataset: ``(table, row without, row with)`` the component
+#: meant to narrow the gap — Kamenou's L_cos on RGBN300, TransOSS's contrastive optical-SAR
+#: pre-training on HOSS. Rows of registered tables, so the runs are shared with notebook 06.
+GAP_ROWS: dict[str, tuple[str, str, str]] = {
+    "rgbn300": ("kamenou_table1", "Baseline + FC_e", "Baseline + FC_e + L_cos"),
+    "hoss": ("transoss_ablation", "full", "full + pair pre-training"),
+}
+
 
 def _l2n(X: np.ndarray) -> np.ndarray:
     n = np.linalg.norm(X, axis=1, keepdims=True)

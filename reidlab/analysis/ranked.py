@@ -150,14 +150,15 @@ def record_tile(record: Record, modalities: Sequence[str] | None = None, *, heig
                 border_px: int = 4) -> "PILImage.Image":
     """One record's images (``modalities`` present in it, canonical order) side by side.
 
-    Each modality image is resized to ``height`` pixels keeping its aspect ratio; ``border``
+    Each modality image is resized to ``height`` pixels keeping its aspect ratio (SAR chips are
+    contrast-stretched for display, :func:`reidlab.data.display.sar_display`); ``border``
     is an RGB colour drawn ``border_px`` wide around the tile; ``junk`` fades the tile toward
     grey (visible but clearly not counted). Returns an RGB PIL image.
     Raises ValueError when the record has none of the requested modalities.
     """
     from PIL import Image, ImageOps
 
-    from reidlab.data.image import load_image
+    from reidlab.data.display import display_image
 
     mods = [m for m in (modalities or record.modalities) if m in record.images]
     if not mods:
@@ -165,7 +166,8 @@ def record_tile(record: Record, modalities: Sequence[str] | None = None, *, heig
                          f"{list(modalities or [])} (it has {list(record.modalities)})")
     parts = []
     for m in mods:
-        im = load_image(record.images[m])
+        # display only: /max-scaled SAR is black but for a few bright scatterers
+        im = display_image(record.images[m], m)
         w = max(1, round(im.width * height / im.height))
         parts.append(im.resize((w, height), Image.BILINEAR))
     tile = Image.new("RGB", (sum(p.width for p in parts) + 2 * (len(parts) - 1), height), (255, 255, 255))

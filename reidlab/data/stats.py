@@ -391,8 +391,9 @@ def fig_sample_grid(data: ReIDData, split: str = "train", n_ids: int = 4, n_capt
 
     Aligned data: the modalities of one capture sit side by side (one tuple). Unaligned data:
     ``n_captures`` separate images of each modality. An empty cell means the ID has fewer images.
+    SAR chips are contrast-stretched for display (:func:`reidlab.data.display.display_image`).
     """
-    from reidlab.data.image import load_image
+    from reidlab.data.display import display_image
 
     recs = data[split]
     if not recs:
@@ -419,7 +420,7 @@ def fig_sample_grid(data: ReIDData, split: str = "train", n_ids: int = 4, n_capt
                 refs.update({(c, m): have[j].images[m] for c, j in enumerate(sel)})
         for (c, m), ref in refs.items():
             if ref is not None:
-                im = load_image(ref)
+                im = display_image(ref, m)
                 w = max(1, round(im.width * thumb_height / im.height))
                 thumbs[(i, c, m)] = np.asarray(im.resize((w, thumb_height)))
     # figure height follows the thumbnails' aspect so rows are not padded with white space

@@ -3,18 +3,19 @@
 Each item is a dict::
 
     {"images": {mod: Tensor(3, H, W) float32}, "present": {mod: bool},
-     "pid": int, "label": int, "camid": int, "scene": int, "index": int, "orientation": int}
+     "pid": int, "label": int, "camid": int, "scene": int, "index": int, "fields": {name: value}}
 
 ``images`` holds only the modalities (of ``modalities``) the record has; ``present`` names every
 modality of ``modalities``. A modality the record lacks (unaligned data such as HOSS or
 UCM-VeID) is absent, never a zero image. ``label`` is the contiguous class index 0..C-1 over the
-sorted pids when ``relabel=True`` (training), else the pid. ``orientation`` is
-``Record.attrs["orientation"]`` (UCM-VeID: 0..7), -1 when the record has none (or a non-integer value).
+sorted pids when ``relabel=True`` (training), else the pid. ``fields`` holds the per-sample fields
+named in ``fields=`` (a method's ``sample_fields``; :mod:`reidlab.data.sample_fields`), ``{}`` by default.
 
 :func:`collate_batch` (``ReIDImageDataset.collate``; pass it as the DataLoader's ``collate_fn``)
 batches items into ``{"images": {mod: (B_m, 3, H, W)}, "present": {mod: (B,) bool}, "pid": (B,),
 ...}`` where ``images[mod]`` stacks only the B_m = ``present[mod].sum()`` samples having ``mod``,
-in batch order (a modality no sample has is left out of ``images``).
+in batch order (a modality no sample has is left out of ``images``), and ``fields`` by
+:func:`reidlab.data.sample_fields.collate_fields`.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from reidlab import MODALITIES
 from reidlab.data.errors import ImageError
 from reidlab.data.image import check_file, load_image
 from reidlab.data.records import Record
+from reidlab.data.sample_fields import collate_fields, read_fields
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +34,6 @@ try:  # torch is imported here, not at `import reidlab.data`
     from torch.utils.data import Dataset as _TorchDataset
 except ImportError:  # pragma: no cover - torch is a hard dependency of the training side
     _TorchDataset = object  # type: ignore[assignment,misc]
-
-
-def _orientation(r: Record) -> int:
-    """The record's orientation class (``attrs["orientation"]``) as an int; -1 when absent or not an
-    integer class (a method that needs it counts the labelled samples, see ``hwdnet``)."""
-    o = r.attrs.get("orientation")
-    if isinstance(o, bool) or not isinstance(o, (int, float)) or o != o or float(o) != int(o):
-        return -1
-    return int(o)
 
 
 class ReIDImageDataset(_TorchDataset):
@@ -52,18 +45,20 @@ class ReIDImageDataset(_TorchDataset):
     records with an unreadable one (count in ``.skipped``, paths in ``.skipped_paths``,
     logged); without it a corrupt image raises :class:`ImageError` naming the file when read.
     Records holding none of ``modalities`` are dropped (counted in ``.dropped_no_modality``,
-    logged) since they would yield an all-zero item.
+    logged) since they would yield an all-zero item. ``fields``: names of per-sample fields each item
+    carries under ``"fields"`` (a method's ``sample_fields``; see :mod:`reidlab.data.sample_fields`).
     """
 
     def __init__(self, records: Sequence[Record], modalities: Sequence[str],
                  transform: Callable[[Mapping[str, Any]], Mapping[str, Any]], *,
-                 relabel: bool = False, skip_corrupt: bool = False) -> None:
+                 relabel: bool = False, skip_corrupt: bool = False, fields: Sequence[str] = ()) -> None:
         bad = [m for m in modalities if m not in MODALITIES]
         if bad or not modalities:
             raise ValueError(f"modalities must be a non-empty subset of {MODALITIES}, got {list(modalities)}")
         self.modalities = tuple(m for m in MODALITIES if m in modalities)
         self.transform = transform
         self.relabel = relabel
+        self.fields = tuple(fields)
         recs = [r for r in records if any(m in r.images for m in self.modalities)]
         self.dropped_no_modality = len(records) - len(recs)
         if self.dropped_no_modality:
@@ -123,7 +118,7 @@ class ReIDImageDataset(_TorchDataset):
             "camid": r.camid,
             "scene": r.scene,
             "index": r.index,
-            "orientation": _orientation(r),
+            "fields": read_fields(self.fields, r, pil),
         }
 
     @staticmethod
@@ -139,7 +134,8 @@ def collate_batch(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     -------
     dict
         ``images``: {mod: (B_m, 3, H, W) float32}; ``present``: {mod: (B,) bool}; ``pid``,
-        ``label``, ``camid``, ``scene``, ``index``, ``orientation`` (when the items carry it): (B,) int64.
+        ``label``, ``camid``, ``scene``, ``index``: (B,) int64; ``fields`` (when the items carry them):
+        per-sample (B,) or per-modality {mod: (B_m, ...)} (:func:`reidlab.data.sample_fields.collate_fields`).
     """
     import torch
 
@@ -148,7 +144,9 @@ def collate_batch(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     images = {m: torch.stack([it["images"][m] for it in items if it["present"][m]])
               for m in mods if bool(present[m].any())}
     out: dict[str, Any] = {"images": images, "present": present}
-    for k in ("pid", "label", "camid", "scene", "index", "orientation"):
+    for k in ("pid", "label", "camid", "scene", "index"):
         if k in items[0]:
             out[k] = torch.tensor([int(it[k]) for it in items], dtype=torch.int64)
+    if "fields" in items[0]:
+        out["fields"] = collate_fields(items, present)
     return out

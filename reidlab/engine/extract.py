@@ -30,7 +30,9 @@ def extract_features(model: torch.nn.Module, data: ReIDData, splits: Iterable[st
     only those modalities (never a placeholder image); each key it returns (``rgb``, ``nir``,
     ``fused:rgb+nir``...) gives one row per record. So an unaligned record (one modality) gets
     only the row(s) of its own modality, and a tuple with a missing modality gets no fused row;
-    ``model.embed`` must therefore accept a dict holding a subset of its modalities.
+    ``model.embed`` must therefore accept a dict holding a subset of its modalities. A method that
+    declares ``sample_fields`` is called as ``model.embed(images, fields=...)`` with those samples'
+    fields (:mod:`reidlab.data.sample_fields`).
 
     Under DDP (``dist`` with world_size > 1; every rank must call this) each rank embeds a
     contiguous, batch-aligned slice of every split (:func:`batch_aligned_shard`), and the rows are
@@ -63,7 +65,8 @@ def extract_features(model: torch.nn.Module, data: ReIDData, splits: Iterable[st
     if norm not in ("l2", "none"):
         raise ValueError(f"{type(model).__name__}.feature_norm={norm!r}; expected 'l2' or 'none'")
     splits = list(splits)
-    datasets = {s: ReIDImageDataset(data[s], mods, transform, relabel=False) for s in splits}
+    fields = tuple(getattr(model, "sample_fields", ()))  # per-sample inputs the method declares
+    datasets = {s: ReIDImageDataset(data[s], mods, transform, relabel=False, fields=fields) for s in splits}
     local: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     was_training = model.training
     model.eval()
@@ -94,8 +97,10 @@ def _embed_slice(model: torch.nn.Module, ds, lo: int, hi: int, mods: tuple[str, 
                  batch_size: int, device: str | torch.device, num_workers: int, progress: bool,
                  desc: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows of records ``ds.records[lo:hi]``: (feats (R, D) float32, record positions (R,), keys (R,))."""
+    from reidlab.data.sample_fields import fields_to, select_fields
     from reidlab.data.torch_dataset import collate_batch
 
+    fields = tuple(getattr(model, "sample_fields", ()))
     dev = torch.device(device)
     loader = DataLoader(Subset(ds, range(lo, hi)), batch_size=batch_size, shuffle=False,
                         num_workers=num_workers, collate_fn=collate_batch, pin_memory=dev.type == "cuda")
@@ -116,9 +121,12 @@ def _embed_slice(model: torch.nn.Module, ds, lo: int, hi: int, mods: tuple[str, 
             have = [m for m, p in zip(mods, pat) if p]
             if not have:
                 continue
-            images = {m: batch["images"][m][torch.as_tensor(row_in[m][sel])].to(dev, non_blocking=True)
-                      for m in have}
-            emb = model.embed(images)
+            rows = {m: row_in[m][sel] for m in have}
+            images = {m: batch["images"][m][torch.as_tensor(rows[m])].to(dev, non_blocking=True) for m in have}
+            if fields:  # the same samples' fields, on the device, passed as embed(images, fields=...)
+                emb = model.embed(images, fields=fields_to(select_fields(batch["fields"], sel, rows), dev))
+            else:
+                emb = model.embed(images)
             for key in sorted(emb):
                 if not set(_key_modalities(key)) <= set(have):
                     raise ValueError(f"{type(model).__name__}.embed returned {key!r} for a batch holding "

@@ -38,7 +38,8 @@ import torch
 from tqdm.auto import tqdm
 
 from reidlab.data.loading import build_sampler, load_data
-from reidlab.engine.build import build_model, build_optimizer, resolve_device
+from reidlab.data.sample_fields import fields_to
+from reidlab.engine.build import build_model, build_optimizer, method_class, resolve_device
 from reidlab.engine.checkpoint import CHECKPOINT_NAME, load_checkpoint, load_model_state, save_atomic
 from reidlab.engine.config import TrainConfig, _merge, config_from_dict, dump_config, load_config, parse_overrides, resolve_config
 from reidlab.engine.determinism import deterministic_mode
@@ -98,11 +99,17 @@ class StepContext:
         """The mixed-precision context of the run (a no-op for amp=none)."""
         return _autocast(self.device, self._t.cfg.amp)
 
-    def forward(self, images: Mapping[str, torch.Tensor], present: Mapping[str, torch.Tensor] | None = None):
-        """The model's forward through the DDP wrapper when there is one (gradients are synchronised)."""
-        if present is None:
-            return self._t.net(images)
-        return self._t.net(images, present=present)
+    def forward(self, images: Mapping[str, torch.Tensor], present: Mapping[str, torch.Tensor] | None = None,
+                fields: Mapping[str, Any] | None = None):
+        """The model's forward through the DDP wrapper when there is one (gradients are synchronised).
+
+        ``present`` and ``fields`` (the batch's ``sample_fields``) are passed only when given."""
+        kw: dict[str, Any] = {}
+        if present is not None:
+            kw["present"] = present
+        if fields:
+            kw["fields"] = fields
+        return self._t.net(images, **kw)
 
     def check_finite(self, loss: torch.Tensor, parts: Mapping[str, Any] | None = None) -> None:
         """Raise :class:`TrainingDiverged` (every rank together) when ``loss`` is NaN/Inf."""
@@ -178,7 +185,9 @@ class Trainer:
 
         train_tf = build_transforms(cfg.height, cfg.width, train=True, **cfg.transform)
         self.test_tf = build_transforms(cfg.height, cfg.width, train=False)
-        self.train_ds = ReIDImageDataset(data.train, modalities, train_tf, relabel=True)
+        # the per-sample fields the method declares ride along with its images (no field is named here)
+        fields = tuple(getattr(method_class(cfg), "sample_fields", ()))
+        self.train_ds = ReIDImageDataset(data.train, modalities, train_tf, relabel=True, fields=fields)
         self.num_classes = self.train_ds.num_classes
         self.sampler = build_sampler(self.train_ds.records, data.aligned, cfg, modalities, dist_info.rank,
                                      dist_info.world_size)
@@ -250,6 +259,8 @@ class Trainer:
             "manifest_checksum": data.manifest_checksum(), "num_classes": self.num_classes,
             "modalities": list(self.modalities), "num_train_records": len(data.train),
             "feature_norm": getattr(self.model, "feature_norm", "none"),
+            # what the method's weight initialisation did (checkpoint import report), when it says
+            "init": getattr(self.model, "init_report", None) or None,
             "started": datetime.now(timezone.utc).isoformat(), "status": "running",
             "resumed_from_epoch": self.start_epoch if self.resume is not None else None,
             # DDP options as applied (the config holds them as asked)
@@ -299,8 +310,8 @@ class Trainer:
                                   "present": None}
         if self.pass_present and not self.data.aligned and batch.get("present") is not None:
             on_dev["present"] = {m: v.to(self.device) for m, v in batch["present"].items()}
-        if "orientation" in batch:  # per-sample labels a method may use (HWDNet's orientation loss)
-            on_dev["orientation"] = batch["orientation"].to(self.device, non_blocking=True)
+        # the per-sample fields the method declared (ReIDMethod.sample_fields), whatever their names
+        on_dev["fields"] = fields_to(batch.get("fields") or {}, self.device)
         return self.model.training_step(on_dev, self.ctx)
 
     def run_epoch(self, epoch: int) -> dict[str, Any]:

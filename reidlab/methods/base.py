@@ -35,6 +35,14 @@ class ReIDMethod(nn.Module):
       activation maps (HAMNet); ``cam_fusion`` then returns ``cams`` {mod: (B, C, h, w)}, ``alpha``
       (B, C, m), ``fused`` (B, C, h, w), ``scores`` {mod: (B, C)}, ``fused_scores`` (B, C), ``feats``.
       The default raises NotImplementedError.
+    * ``sample_fields`` — names of per-sample inputs beyond images and labels the method needs
+      (``Record.attrs`` values such as ``"orientation"``, or ``"size"``, the original image sizes;
+      :mod:`reidlab.data.sample_fields`). The engine loads exactly these and passes them as
+      ``batch["fields"]`` to ``training_step``; the default ``training_step`` and the feature
+      extractor pass them on as ``forward(images, present, fields=...)`` / ``embed(images,
+      fields=...)``, so a method declaring fields accepts a ``fields`` keyword in both (per sample:
+      (B,) tensors; per modality: ``{mod: (B_m, ...)}`` rows as in ``images[mod]``). The default
+      ``()`` keeps both calls as above.
     * ``param_groups()`` — optimiser parameter groups.
     * ``training_step(batch, ctx)`` — one optimisation step on a batch; the default is forward ->
       loss -> one backward -> one optimiser step through ``ctx`` (see
@@ -50,6 +58,11 @@ class ReIDMethod(nn.Module):
     feature_norm: ClassVar[str] = "none"
     #: True when the method implements ``cam_fusion`` (class-aware fusion of per-modality CAMs).
     has_cam_fusion: ClassVar[bool] = False
+    #: per-sample fields the engine loads and passes in ``batch["fields"]`` (see above).
+    sample_fields: ClassVar[tuple[str, ...]] = ()
+    #: what the weight initialisation did (e.g. a checkpoint import's key report); the engine writes it
+    #: into the run record as ``init``. None: nothing to report.
+    init_report: dict[str, Any] | None = None
 
     def forward(self, images: Mapping[str, torch.Tensor],
                 present: Mapping[str, torch.Tensor] | None = None) -> dict[str, Any]:  # pragma: no cover - abstract
@@ -83,11 +96,12 @@ class ReIDMethod(nn.Module):
         Parameters
         ----------
         batch : dict
-            ``images`` {modality: (B_m, 3, H, W)} on the device, ``labels`` (B,) int64 and
-            ``present`` ({modality: bool (B,)} for unaligned batches, else None).
+            ``images`` {modality: (B_m, 3, H, W)} on the device, ``labels`` (B,) int64,
+            ``present`` ({modality: bool (B,)} for unaligned batches, else None) and ``fields``
+            ({name: value} of ``sample_fields``, on the device; ``{}`` when none are declared).
         ctx : reidlab.engine.trainer.StepContext
             ``optimizer``, ``scaler``, ``device``, ``grad_clip``, ``autocast()``,
-            ``forward(images, present)`` (through DDP) and ``backward_step(loss, parts)``.
+            ``forward(images, present, fields)`` (through DDP) and ``backward_step(loss, parts)``.
 
         Returns
         -------
@@ -97,7 +111,7 @@ class ReIDMethod(nn.Module):
             Named loss parts (floats) for logging.
         """
         with ctx.autocast():
-            outputs = ctx.forward(batch["images"], batch.get("present"))
+            outputs = ctx.forward(batch["images"], batch.get("present"), batch.get("fields") or None)
         # the forward runs in low precision; the loss (softmax, norms, margins) in fp32, outside autocast
         total, parts = self.loss(outputs_to_fp32(outputs), batch["labels"])
         ctx.backward_step(total, parts)

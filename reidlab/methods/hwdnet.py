@@ -41,7 +41,8 @@ Network (ResNet stages numbered as the paper's "layer{1..5}": 1 = stem conv1+bn+
   the loss, and the effective learning rate at the paper's lr = 0.01, grows with the batch size.
   L_ID, L_tri, L'_C act on μ (the invariant part); only μ is the test embedding.
 
-Orientation labels (0..7, -1 unknown) come with the batch (``batch["orientation"]``); they are
+Orientation labels (0..7, -1 unknown) come with the batch (``batch["fields"]["orientation"]``, the
+``sample_fields`` it declares: ``Record.attrs["orientation"]``, NaN -> -1); they are
 passed as ``loss(outputs, labels, orientation=...)``. A loss call without them (the generic
 contract tests) skips L_R, says so in the parts (``orient_n = 0``) and logs a warning once; the
 training step refuses a batch without orientation labels when L_R is on.
@@ -59,6 +60,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reidlab.data.sample_fields import class_labels
 from reidlab.methods.backbones import create_backbone
 from reidlab.methods.base import ReIDMethod
 from reidlab.methods.losses import pairwise_euclidean
@@ -225,6 +227,7 @@ class HWDNet(ReIDMethod):
 
     accepts_missing = True
     feature_norm = "l2"  # inferred: the two-stream codebases score l2-normalised BN features
+    sample_fields = ("orientation",)  # Record.attrs["orientation"] (0..7) for L_R, in batch["fields"]
 
     def __init__(self, num_classes: int, modalities: tuple[str, ...], config: dict[str, Any]) -> None:
         super().__init__()
@@ -322,8 +325,9 @@ class HWDNet(ReIDMethod):
                                      "modality (no placeholder images)")
         return mods
 
-    def forward(self, images: Mapping[str, torch.Tensor],
-                present: Mapping[str, torch.Tensor] | None = None) -> dict[str, Any]:
+    def forward(self, images: Mapping[str, torch.Tensor], present: Mapping[str, torch.Tensor] | None = None,
+                fields: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``fields`` (the orientation) is not used by the forward: L_R takes it in :meth:`training_step`."""
         mods = self._inputs(images, present)
         maps = [self._stream(m, images[m]) for m in mods]
         sizes = [x.shape[0] for x in maps]
@@ -393,15 +397,16 @@ class HWDNet(ReIDMethod):
 
     def training_step(self, batch: Mapping[str, Any], ctx: Any) -> tuple[torch.Tensor, dict[str, float]]:
         """One update: forward (through ``ctx.forward``) -> eq. 19 with the batch's orientation labels ->
-        ``ctx.backward_step``. ``batch``: ``images``, ``labels`` (B,), ``present`` and ``orientation`` (B,)
-        (0..7, -1 unknown; the engine passes ``Record.attrs["orientation"]``). With L_R on, a batch
-        without any orientation label is refused (set ``orient_weight=0`` or ``decoupling="none"`` for
-        data without orientation labels)."""
-        ori = batch.get("orientation")
+        ``ctx.backward_step``. ``batch``: ``images``, ``labels`` (B,), ``present`` and
+        ``fields["orientation"]`` (B,) (``Record.attrs["orientation"]``: 0..7, NaN or a non-integer =
+        unknown -> -1). With L_R on, a batch without any orientation label is refused (set
+        ``orient_weight=0`` or ``decoupling="none"`` for data without orientation labels)."""
+        raw = (batch.get("fields") or {}).get("orientation")
+        ori = None if raw is None else class_labels(raw)
         needs = self.orient_classifier is not None and self.config["orient_weight"] > 0
         if needs and (ori is None or not bool((ori >= 0).any())):
             raise ValueError("hwdnet: the orientation loss L_R is on but this batch carries no orientation label "
-                             "(batch['orientation'] missing or all -1); give the dataset orientation labels "
+                             "(batch['fields']['orientation'] missing or all unknown); give the dataset orientation labels "
                              "(UCM-VeID labels.csv / a manifest 'orientation' column) or set "
                              "method_overrides.orient_weight=0 / decoupling=none")
         with ctx.autocast():
@@ -412,8 +417,10 @@ class HWDNet(ReIDMethod):
 
     # -- inference -------------------------------------------------------------------------------
     @torch.no_grad()
-    def embed(self, images: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """``{modality: μ (B_m, d_inv)}``: only the orientation-invariant part (paper, Sec. V-A)."""
+    def embed(self, images: Mapping[str, torch.Tensor], fields: Mapping[str, Any] | None = None
+              ) -> dict[str, torch.Tensor]:
+        """``{modality: μ (B_m, d_inv)}``: only the orientation-invariant part (paper, Sec. V-A);
+        ``fields`` (orientation) is not used at test time."""
         mods = self._inputs(images, None)
         return {m: self._head(self._stream(m, images[m]))["inv"] for m in mods}
 

@@ -32,7 +32,7 @@ from typing import Any, Callable, Sequence
 from reidlab import MODALITIES
 from reidlab.methods.base import ReIDMethod
 
-__all__ = ["create_method", "default_config", "list_methods", "register_method", "smoke_setup"]
+__all__ = ["create_method", "default_config", "list_methods", "method_class", "register_method", "smoke_setup"]
 
 _REGISTRY: dict[str, tuple[type[ReIDMethod], dict[str, Any]]] = {}
 _NOT_METHODS = {"base", "registry", "backbones", "losses", "specs"}
@@ -42,7 +42,6 @@ _loaded = False
 # Methods of the papers in shared/seeds that reidlab does not implement yet: asking for one
 # raises NotImplementedError (never a silent fallback to a baseline).
 PLANNED: dict[str, str] = {
-    "transoss": "TransOSS (HOSS, optical<->SAR ship re-ID, ViT)",
 }
 
 
@@ -96,6 +95,11 @@ def _lookup(name: str) -> tuple[type[ReIDMethod], dict[str, Any]]:
     if name not in _REGISTRY:
         raise ValueError(f"unknown method {name!r}; registered: {sorted(_REGISTRY)}")
     return _REGISTRY[name]
+
+
+def method_class(name: str) -> type[ReIDMethod]:
+    """The class registered as ``name`` (its class attributes, e.g. ``sample_fields``, without building it)."""
+    return _lookup(name)[0]
 
 
 def smoke_setup(name: str) -> dict[str, Any]:
