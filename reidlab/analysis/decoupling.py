@@ -109,7 +109,7 @@ def decouple_records(model: Any, records: Sequence[Any], modalities: Sequence[st
         recs = [r for r in records if m in r.images]
         if not recs:
             continue
-        ds = ReIDImageDataset(recs, (m,), transform)
+        ds = ReIDImageDataset(recs, (m,), transform, fields=("orientation",))
         loader = DataLoader(ds, batch_size=batch_size, shuffle=False, collate_fn=collate_batch)
         for batch in tqdm(loader, desc=f"decouple {m}", disable=not progress, leave=False):
             with torch.no_grad():
@@ -117,8 +117,8 @@ def decouple_records(model: Any, records: Sequence[Any], modalities: Sequence[st
             for k, v in out.items():
                 chunks.setdefault(k, []).append(v.detach().float().cpu().numpy())
             pid.append(batch["pid"].numpy())
-            ori.append(batch["orientation"].numpy() if "orientation" in batch
-                       else np.full(len(batch["pid"]), -1, dtype=np.int64))
+            o = batch["fields"]["orientation"].numpy()  # float, NaN where a record has no label
+            ori.append(np.where(np.isfinite(o), o, -1).astype(np.int64))
             mod.extend([m] * len(batch["pid"]))
     if not pid:
         raise ValueError(f"decouple_records: none of the {len(records)} records has a modality of {tuple(modalities)}")
