@@ -36,10 +36,12 @@ def _run(args: argparse.Namespace) -> int:
     summary = run_notebooks(out, preset=args.preset, seed=args.seed, params_file=args.params,
                             notebooks_dir=args.notebooks_dir, only=args.only, kernel_name=args.kernel,
                             cell_timeout=args.cell_timeout, overrides=args.overrides)
-    n_failed = sum(n.status != "ok" for n in summary.notebooks)
-    print(f"{len(summary.notebooks) - n_failed}/{len(summary.notebooks)} notebooks ok; "
-          f"summary: {Path(summary.out) / 'summary.md'}")
+    n_failed = sum(n.status == "failed" for n in summary.notebooks)
+    n_skipped = sum(n.status == "skipped" for n in summary.notebooks)
+    n_ok = len(summary.notebooks) - n_failed - n_skipped
+    print(f"{n_ok}/{len(summary.notebooks)} notebooks ok" + (f", {n_skipped} skipped (see summary)" if n_skipped else "")
+          + f"; summary: {Path(summary.out) / 'summary.md'}")
     if n_failed:
         print(f"{n_failed} notebook(s) failed: "
-              + ", ".join(n.notebook for n in summary.notebooks if n.status != "ok"), file=sys.stderr)
+              + ", ".join(n.notebook for n in summary.notebooks if n.status == "failed"), file=sys.stderr)
     return 0 if summary.ok else 1
