@@ -91,3 +91,5 @@ def test_widget_sorts(runs: Path) -> None:
     box.sort_by.value = "mAP"
     box.descending.value = True
     assert list(box.shown["run"][:3]) == ["b", "nested/c", "a"]
+    html = box.table.value  # the table shown is the sorted one
+    assert html.index(">b<") < html.index(">nested/c<") < html.index(">a<")

@@ -143,23 +143,22 @@ def _cell(v: Any) -> Any:
 def leaderboard_widget(df: pd.DataFrame):
     """A sortable view for the notebook: a sort-by dropdown, an order toggle and the table.
 
-    Returns an ``ipywidgets.VBox``; ``.sort_by`` / ``.descending`` / ``.table`` (an Output) and
+    Returns an ``ipywidgets.VBox``; ``.sort_by`` / ``.descending`` / ``.table`` (an HTML widget) and
     ``.shown`` (the DataFrame in its current order) are attributes of it, for tests and scripts.
+    The table is an HTML widget's value, not an ``Output`` widget's captured display: a headless run
+    (papermill/nbclient) then has no output-capture messages to route, which hung under load.
     """
     import ipywidgets as w
-    from IPython.display import display
 
     cols = list(df.columns)
     sort_by = w.Dropdown(options=cols, value="mAP" if "mAP" in cols else cols[0], description="sort by")
     descending = w.ToggleButton(value=True, description="descending")
-    table = w.Output()
+    table = w.HTML()
 
     def redraw(_=None) -> None:
         shown = df.sort_values(sort_by.value, ascending=not descending.value, na_position="last", kind="stable")
         box.shown = shown
-        table.clear_output(wait=True)
-        with table:
-            display(shown.style.format(precision=4, na_rep="—").hide(axis="index"))
+        table.value = shown.style.format(precision=4, na_rep="—").hide(axis="index").to_html()
 
     box = w.VBox([w.HBox([sort_by, descending]), table])
     box.sort_by, box.descending, box.table = sort_by, descending, table
