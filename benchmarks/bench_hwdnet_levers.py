@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 for p in (REPO, REPO / "tests"):
@@ -38,13 +37,13 @@ for p in (REPO, REPO / "tests"):
 
 
 def _kv(items: list[str]) -> dict[str, Any]:
-    out = {}
-    for it in items:
-        if "=" not in it:
-            raise SystemExit(f"{it!r} is not key=value")
-        k, v = it.split("=", 1)
-        out[k] = yaml.safe_load(v)
-    return out
+    """``["knob=value", ...]`` (values read as YAML) -> dict; exits with the parser's message on a bad item."""
+    from reidlab.engine.config import parse_overrides
+
+    try:
+        return parse_overrides(items)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def _diag_protocols() -> list[Any]:

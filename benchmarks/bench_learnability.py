@@ -46,13 +46,13 @@ SHARED_BASELINE = {"shared_streams": True, "use_fc_e": True, "lambda_cos": 0.5, 
 
 
 def _lever(items: list[str]) -> dict[str, Any]:
-    out = {}
-    for it in items:
-        if "=" not in it:
-            raise SystemExit(f"--lever {it!r} is not knob=value (e.g. detail_ids=false)")
-        k, v = it.split("=", 1)
-        out[k] = yaml.safe_load(v)
-    return out
+    """``["knob=value", ...]`` (values read as YAML) -> dict; exits with the parser's message on a bad item."""
+    from reidlab.engine.config import parse_overrides
+
+    try:
+        return parse_overrides(items)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def measure(preset: str = "demo", epochs: int = 8, seed: int = 0, synth_overrides: dict[str, Any] | None = None,

@@ -178,3 +178,15 @@ class FieldMethod(TinyMethod):
     def embed(self, images, fields=None):
         self._record("embed", images, fields)
         return super().embed(images)
+
+
+def tiny_config(root, out, **kw):
+    """A TrainConfig of :class:`TinyMethod` on synthetic rgbn300 at ``root`` (2 epochs, 32x64, P x K = 4 x 2,
+    no final evaluation), writing under ``out``; ``kw`` overrides any field."""
+    from reidlab.engine import TrainConfig
+
+    base = dict(method="_engine_dummy:TinyMethod", dataset="rgbn300", root=str(root), backbone="none", height=32,
+                width=64, P=4, K=2, epochs=2, lr=3e-3, warmup_epochs=0, milestones=[], seed=3, out_dir=str(out),
+                eval_protocols=["rgbn300/rgb-nir"], final_eval=False)
+    base.update(kw)
+    return TrainConfig(**base)

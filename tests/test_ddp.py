@@ -27,11 +27,9 @@ def root(synth_root) -> Path:
 
 
 def _cfg(root: Path, out: Path, **kw) -> TrainConfig:
-    base = dict(method=DUMMY, dataset="rgbn300", root=str(root), backbone="none", height=32, width=64,
-                P=4, K=2, epochs=2, lr=3e-3, warmup_epochs=0, milestones=[], seed=3, out_dir=str(out),
-                eval_protocols=["rgbn300/rgb-nir"], eval_batch_size=32, final_eval=False)
-    base.update(kw)
-    return TrainConfig(**base)
+    from _engine_dummy import tiny_config
+
+    return tiny_config(root, out, **{"eval_batch_size": 32, **kw})
 
 
 def _torchrun(args: list[str], timeout: float = 120) -> tuple[subprocess.CompletedProcess, float]:

@@ -10,7 +10,6 @@ from reidlab.engine import TrainConfig, train
 from reidlab.engine.checkpoint import load_checkpoint
 from reidlab.engine.loader import SeededBatches
 
-DUMMY = "_engine_dummy:TinyMethod"
 
 
 @pytest.fixture(scope="module")
@@ -19,11 +18,9 @@ def root(synth_root) -> Path:
 
 
 def _cfg(root: Path, out: Path, **kw) -> TrainConfig:
-    base = dict(method=DUMMY, dataset="rgbn300", root=str(root), backbone="none", height=32, width=64,
-                P=4, K=2, epochs=2, lr=3e-3, warmup_epochs=0, milestones=[], seed=3, out_dir=str(out),
-                eval_protocols=["rgbn300/rgb-nir"], final_eval=False)
-    base.update(kw)
-    return TrainConfig(**base)
+    from _engine_dummy import tiny_config
+
+    return tiny_config(root, out, **kw)
 
 
 def test_seeded_batches_reshuffle_per_epoch():
