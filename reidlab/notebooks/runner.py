@@ -249,15 +249,18 @@ def prepare(params: Mapping[str, Mapping[str, Any]], preset: str, *, synth_cache
 
 def apply_overrides(params: Mapping[str, Mapping[str, Any]], overrides: Sequence[str]
                     ) -> dict[str, dict[str, Any]]:
-    """``params`` with ``"STEM.NAME=VALUE"`` entries set (STEM a notebook stem or ``common``; VALUE parsed
-    as YAML, so ``null``, ``[a, b]`` and ``{k: v}`` work). Raises ValueError naming a malformed entry."""
-    out = {k: dict(v) for k, v in params.items()}
+    """``params`` with ``"STEM.NAME=VALUE"`` entries set (STEM a notebook stem or ``common``). VALUE is read
+    as ``reidlab train``'s overrides are (:func:`reidlab.engine.config.parse_overrides`: YAML, so ``null``,
+    ``[a, b]`` and ``{k: v}`` work). Raises ValueError naming a malformed entry."""
+    from reidlab.engine.config import parse_overrides
+
     for item in overrides:
-        key, sep, value = item.partition("=")
-        stem, dot, name = key.partition(".")
-        if not (sep and dot and stem and name):
+        stem, dot, name = item.partition("=")[0].partition(".")
+        if "=" not in item or not (dot and stem and name):
             raise ValueError(f"--set {item!r}: expected STEM.NAME=VALUE, e.g. 06_reproduce_tables.tables=null")
-        out.setdefault(stem, {})[name] = yaml.safe_load(value)
+    out = {k: dict(v) for k, v in params.items()}
+    for stem, values in parse_overrides(overrides).items():
+        out.setdefault(stem, {}).update(values)
     return out
 
 
