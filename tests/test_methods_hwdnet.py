@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from reidlab.methods.hwdnet import SPLITS, centroid_loss, cross_modal_hard_triplet, weight_restrainer_loss
+from reidlab.methods.hwdnet import (SPLITS, centroid_loss, cross_modal_hard_triplet, restrainer_ab_closed_form,
+                                   weight_restrainer_loss)
 from reidlab.methods.registry import create_method
 
 TINY = {"backbone": "tiny", "pretrained": False}
@@ -82,7 +84,7 @@ def test_id_and_orientation_losses_with_zeroed_classifiers_are_log_classes():
 
 
 def test_total_is_the_weighted_sum_of_the_parts_and_restrainer_starts_at_zero():
-    model = _model(wr_weight=2.0, centroid_weight=0.5, orient_weight=3.0)
+    model = _model(wr_weight=2.0, centroid_weight=0.5, orient_weight=3.0, restrainer_ab="learned")
     images, present, labels = _unaligned()
     assert model.restrainer_loss().item() == pytest.approx(0.0, abs=1e-5)  # IR copy == RGB stages, a=1, b=0
     with torch.no_grad():
@@ -94,6 +96,78 @@ def test_total_is_the_weighted_sum_of_the_parts_and_restrainer_starts_at_zero():
     total.backward()
     assert model.wr_a.grad is not None and model.wr_a.grad.abs().sum() > 0
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_closed_form_a_b_hand_case():
+    x = [torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.tensor([[0.0, -1.0]])]
+    y = [2.0 * w + 0.5 for w in x]  # IR = 2 RGB + 0.5 exactly
+    a, b = restrainer_ab_closed_form(x, y)
+    assert (a, b) == (pytest.approx(2.0), pytest.approx(0.5))
+    assert weight_restrainer_loss([x], [y], torch.tensor([a]), torch.tensor([b]), torch.ones(1)).item() == \
+        pytest.approx(0.0, abs=1e-5)
+    # with noise: the least-squares line (numpy's polyfit as the reference)
+    g = torch.Generator().manual_seed(1)
+    xr = torch.randn(500, generator=g)
+    yr = 0.7 * xr - 0.2 + 0.1 * torch.randn(500, generator=g)
+    slope, icpt = np.polyfit(xr.double().numpy(), yr.double().numpy(), 1)
+    a, b = restrainer_ab_closed_form([xr], [yr])
+    assert (a, b) == (pytest.approx(slope, rel=1e-6), pytest.approx(icpt, abs=1e-6))
+    assert restrainer_ab_closed_form([torch.zeros(3)], [torch.ones(3)]) == (1.0, pytest.approx(1.0))
+
+
+def _restrainer_sgd(mode: str, n: int = 26000, steps: int = 40) -> list[float]:
+    """L_wr alone under the paper's SGD (lr 0.01, momentum 0.9) from two nearly equal streams of n weights."""
+    g = torch.Generator().manual_seed(0)
+    wr = torch.nn.Parameter(torch.randn(n, generator=g) * 0.05)
+    wi = torch.nn.Parameter(wr.detach() + torch.randn(n, generator=g) * 0.01)
+    a, b = torch.nn.Parameter(torch.ones(1)), torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([wr, wi] + ([a, b] if mode == "learned" else []), lr=0.01, momentum=0.9)
+    hist = []
+    for _ in range(steps):
+        if mode == "closed_form":
+            with torch.no_grad():
+                ca, cb = restrainer_ab_closed_form([wr], [wi])
+                a.fill_(ca)
+                b.fill_(cb)
+        loss = weight_restrainer_loss([[wr]], [[wi]], a, b, torch.ones(1))
+        hist.append(loss.item())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return hist
+
+
+def test_learned_a_b_blow_up_under_the_papers_sgd_and_closed_form_does_not():
+    learned, closed = _restrainer_sgd("learned"), _restrainer_sgd("closed_form")
+    assert learned[0] == pytest.approx(closed[0], rel=1e-3)
+    assert max(learned) > 50 * learned[0]  # b's curvature ~ n / ||r||: it overshoots (the documented defect)
+    assert max(closed) <= 1.01 * closed[0] and closed[-1] < 0.2 * closed[0]
+
+
+def test_closed_form_model_solves_a_b_each_call():
+    model = _model()  # default: closed_form
+    assert not isinstance(model.wr_a, torch.nn.Parameter) and len(model.param_groups()) == 1
+    assert model.restrainer_loss().item() == pytest.approx(0.0, abs=1e-5)
+    ws = [p for p in model.ir_related[0].parameters() if p.ndim > 1]
+    with torch.no_grad():
+        for w in ws:
+            w.mul_(1.5).add_(0.02)  # IR stem = 1.5 RGB stem + 0.02: an affine map, which L_wr forgives
+    w = ws[0]
+    assert model.restrainer_loss().item() == pytest.approx(0.0, abs=1e-4)
+    assert float(model.wr_a[0]) == pytest.approx(1.5, rel=1e-4) and float(model.wr_b[0]) == pytest.approx(0.02, abs=1e-5)
+    with torch.no_grad():
+        w.add_(0.1 * torch.randn_like(w))
+    images, present, labels = _unaligned()
+    total, parts = model.loss(model(images, present), labels, orientation=labels % 8)
+    assert parts["wr"] > 0
+    total.backward()
+    assert w.grad is not None and w.grad.abs().sum() > 0  # the gradient reaches the stream weights
+
+
+def test_paper_config_reads_256x180_as_width_x_height():
+    from reidlab.methods.hwdnet import HWDNET_CONFIG
+
+    assert (HWDNET_CONFIG["height"], HWDNET_CONFIG["width"]) == (180, 256)  # landscape, like the UAV crops
 
 
 @pytest.mark.parametrize("split", SPLITS)

@@ -106,7 +106,7 @@ KNOWN_NOT_LEARNING = {
     # optimiser, lr, epochs, P x K, input size or the synth:smoke start; the training ID loss falls but
     # test retrieval does not rise, within a modality either. Not strict because seed 0 lands on +0.035.
     "hwdnet": "synthetic UCM-VeID at smoke size: gain over untrained is noise (+0.035/-0.005/+0.008 at seeds "
-              "0/1/2), baseline row too (see data_cards/ucmveid.md)",
+              "0/1/2 with learned restrainer a, b; still failing with closed form), baseline row too (see data_cards/ucmveid.md)",
                       # porsche's smoke set-up trains one epoch (two optimiser steps per batch are costly on
                       # the CPU), so the loss cannot be seen to fall: learning is NOT verified here (issue 12)
                       "porsche": "smoke set-up trains 1 epoch: loss history has one value; learning not verified",

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from reidlab.data.synth.capture import Capture
 from reidlab.data.synth.identity import sample_vehicle
@@ -44,3 +45,28 @@ def test_two_ids_of_one_type_differ_in_geometry_in_rgb_and_nir():
     off = np.array([_diff(*_same_paint_pair(a, b, False)) for a, b in zip(pids[::2], pids[1::2])])
     assert (on > 0.03).all()  # every pair differs visibly in both spectra with identical paint
     assert (on.mean(0) > 1.3 * off.mean(0)).all()  # and the details add to the version-1 shape jitter
+
+
+def test_detail_scale_stretches_geometry_and_keeps_the_draws():
+    v1, v2, v0 = (sample_vehicle(0, 23, detail_scale=s) for s in (1.0, 2.0, 0.0))
+    assert v1 == sample_vehicle(0, 23)  # 1 is version 2 exactly
+    # categorical details and materials are the same draws at every scale
+    for v in (v2, v0):
+        assert (v.roof, v.mirrors, v.antenna, v.light_split, v.rim_spokes, len(v.decals)) == \
+               (v1.roof, v1.mirrors, v1.antenna, v1.light_split, v1.rim_spokes, len(v1.decals))
+    # geometry: deviation from the middle of the lamp band range doubles / vanishes
+    mid = (0.45 + 0.7) / 2
+    assert abs(v2.light_f[0] - mid) == pytest.approx(2 * abs(v1.light_f[0] - mid))
+    assert v0.light_f[0] == pytest.approx(mid)
+    # across IDs of one type the spread of the cabin height grows with the scale
+    pids = [p for p in range(1, 300) if sample_vehicle(0, p).type == "sedan"][:30]
+    spread = [np.std([sample_vehicle(0, p, detail_scale=s).cabin[2] for p in pids]) for s in (0.0, 1.0, 2.0)]
+    assert spread[0] < spread[1] < spread[2]
+
+
+def test_detail_scale_is_validated():
+    from reidlab.data.synth import resolve_params
+
+    with pytest.raises(ValueError, match="detail_scale"):
+        resolve_params("rgbn300", "smoke", 0, {"detail_scale": -1.0})
+    assert resolve_params("rgbn300", "smoke", 0, {})["detail_scale"] == 1.0

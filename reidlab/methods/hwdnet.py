@@ -18,6 +18,15 @@ Network (ResNet stages numbered as the paper's "layer{1..5}": 1 = stem conv1+bn+
   weight tensors (conv / linear kernels, ndim > 1) of stage i flattened together; α_i = 1 for the
   related stages and 0 otherwise (eq. 5: the paper's α is exactly this indicator, so no stage is
   weighted over another). BN affine parameters are not "weights" here (inferred).
+  ``restrainer_ab`` chooses how a_i, b_i are found. ``"closed_form"`` (default): each step, the
+  least-squares a_i, b_i of W^IR on W^RGB over the stage's weight elements (a = cov / var,
+  b = mean(W^IR) − a·mean(W^RGB)), i.e. the minimiser of L_wr over (a, b) that learning would seek;
+  held fixed for the gradient (at the minimiser the gradient w.r.t. the weights is the same either
+  way). ``"learned"``: a_i, b_i are parameters trained by the optimiser, as printed. Why the default
+  differs from the printed form, measured: ∂L_wr/∂b_i = Σ r / ||r|| sums over all n_i elements
+  of the stage (26 k / 74 k for resnet10t's stem / layer1), so b's curvature grows like n_i / ||r||,
+  and under the paper's SGD (lr 0.01, momentum 0.9) L_wr alone grows from 4.3 to over 1,000 in
+  40 steps (``tests/test_methods_hwdnet.py``); closed form has no such parameter to overshoot.
 * **Orientation-invariant feature separation** (Fig. 6, Table V), ``decoupling``:
   ``split`` — υ = z[:, :r], μ = z[:, r:] with r = round(relevant_frac · d) (the paper does not give
   the split point: half, inferred); ``subtraction`` — υ = G(z), μ = z − υ (eq. 9-10);
@@ -69,7 +78,7 @@ from reidlab.methods.registry import register_method
 from reidlab.methods.specs import Claim, TableRow, TableSpec, register_table
 
 __all__ = ["HWDNET_CONFIG", "HWDNet", "SPLITS", "DECOUPLINGS", "CENTROIDS", "centroid_loss",
-           "cross_modal_hard_triplet", "weight_restrainer_loss"]
+           "cross_modal_hard_triplet", "restrainer_ab_closed_form", "weight_restrainer_loss"]
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +101,11 @@ HWDNET_CONFIG: dict[str, Any] = {
     "milestones": [],
     "P": 12,                   # identities per batch
     "K": 4,                    # images per identity *and modality* (modality-balanced sampler)
-    "height": 256,             # "resized as 256x180": read as H x W (inferred; the synthetic
-    "width": 180,              #  UCM-VeID images are 180 x 256 H x W, resized to this)
+    "height": 180,             # "resized as 256x180", read as W x H: the paper writes its frame sizes
+    "width": 256,              #  width first (4056x3040, 640x512), and the UAV crops are landscape (inferred)
     "split": "s2",             # Table IV best: stem + layer1 related, layer2-4 shared
     "weight_restrainer": True,
+    "restrainer_ab": "closed_form",  # "learned" = a, b trained by the optimiser, as printed (ill-conditioned)
     "wr_weight": 1.0,
     "decoupling": "split",     # Table V best
     "relevant_frac": 0.5,      # inferred: share of z that is orientation-relevant (split point)
@@ -129,6 +139,20 @@ def weight_restrainer_loss(rgb_weights: list[list[torch.Tensor]], ir_weights: li
         sq = sum(((a[i] * wr + b[i]) - wi).pow(2).sum() for wr, wi in zip(ws_r, ws_i))
         terms.append(alpha[i] * torch.sqrt(sq + 1e-12))
     return torch.stack(terms).sum()
+
+
+def restrainer_ab_closed_form(ws_rgb: list[torch.Tensor], ws_ir: list[torch.Tensor]) -> tuple[float, float]:
+    """Least-squares a, b minimising ||a·W^RGB + b − W^IR||_2 over one stage's weight elements.
+
+    ``ws_rgb`` / ``ws_ir``: the stage's weight tensors (same shapes, same order), flattened together.
+    a = cov(x, y) / var(x), b = mean(y) − a·mean(x); a = 1 when var(x) = 0. Returns floats.
+    """
+    x = torch.cat([w.detach().reshape(-1) for w in ws_rgb]).double()
+    y = torch.cat([w.detach().reshape(-1) for w in ws_ir]).double()
+    xc, yc = x - x.mean(), y - y.mean()
+    var = float((xc * xc).sum())
+    a = float((xc * yc).sum()) / var if var > 0 else 1.0
+    return a, float(y.mean() - a * x.mean())
 
 
 def cross_modal_hard_triplet(fa: torch.Tensor, la: torch.Tensor, fb: torch.Tensor, lb: torch.Tensor,
@@ -234,7 +258,8 @@ class HWDNet(ReIDMethod):
         if len(modalities) != 2:
             raise ValueError(f"hwdnet takes exactly two modalities (RGB + infrared), got {modalities}")
         for key, allowed in (("split", SPLITS), ("decoupling", DECOUPLINGS), ("centroid", CENTROIDS),
-                             ("loss_reduction", ("mean", "sum")), ("centroid_distance", ("l2", "cosine"))):
+                             ("loss_reduction", ("mean", "sum")), ("centroid_distance", ("l2", "cosine")),
+                             ("restrainer_ab", ("closed_form", "learned"))):
             if config[key] not in allowed:
                 raise ValueError(f"hwdnet: {key}={config[key]!r}; choose one of {allowed}")
         if not 0.0 < float(config["relevant_frac"]) < 1.0:
@@ -249,8 +274,12 @@ class HWDNet(ReIDMethod):
         # plain list, not registered twice: the stages live in self.backbone
         self._rgb_stages = stages
         self.ir_related = nn.ModuleList(copy.deepcopy(s) for s in stages[:self.n_related])
-        self.wr_a = nn.Parameter(torch.ones(self.n_related))
-        self.wr_b = nn.Parameter(torch.zeros(self.n_related))
+        if config["restrainer_ab"] == "learned":
+            self.wr_a = nn.Parameter(torch.ones(self.n_related))
+            self.wr_b = nn.Parameter(torch.zeros(self.n_related))
+        else:  # closed form: the last solved a, b, kept as buffers (checkpointed, logged)
+            self.register_buffer("wr_a", torch.ones(self.n_related))
+            self.register_buffer("wr_b", torch.zeros(self.n_related))
         self.register_buffer("wr_alpha", torch.full((self.n_related,), 1.0 if config["weight_restrainer"] else 0.0))
         d = self.backbone.out_channels
         self.bn = nn.BatchNorm1d(d)
@@ -279,6 +308,8 @@ class HWDNet(ReIDMethod):
         return [p for s in self._rgb_stages[self.n_related:] for p in s.parameters()] + list(self.bn.parameters())
 
     def param_groups(self) -> list[dict]:
+        if not isinstance(self.wr_a, nn.Parameter):
+            return [{"params": [p for p in self.parameters() if p.requires_grad]}]
         wr = {id(self.wr_a), id(self.wr_b)}
         rest = [p for p in self.parameters() if p.requires_grad and id(p) not in wr]
         return [{"params": rest}, {"params": [self.wr_a, self.wr_b], "weight_decay": 0.0}]
@@ -344,8 +375,13 @@ class HWDNet(ReIDMethod):
     def restrainer_loss(self) -> torch.Tensor:
         """L_wr over the related stages (0 for ``s0`` or ``weight_restrainer=False``)."""
         k = self.n_related
-        return weight_restrainer_loss([_weights(s) for s in self._rgb_stages[:k]],
-                                      [_weights(s) for s in self.ir_related], self.wr_a, self.wr_b, self.wr_alpha)
+        rgb = [_weights(s) for s in self._rgb_stages[:k]]
+        ir = [_weights(s) for s in self.ir_related]
+        if k and not isinstance(self.wr_a, nn.Parameter):
+            with torch.no_grad():
+                for i, (ws_r, ws_i) in enumerate(zip(rgb, ir)):
+                    self.wr_a[i], self.wr_b[i] = restrainer_ab_closed_form(ws_r, ws_i)
+        return weight_restrainer_loss(rgb, ir, self.wr_a, self.wr_b, self.wr_alpha)
 
     def loss(self, outputs: Mapping[str, Any], labels: torch.Tensor,
              orientation: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:

@@ -141,7 +141,8 @@ def _vehicle_tuples(p: dict[str, Any], kind: str = "street", stream: int = 0, sc
     for i, cap in enumerate(tqdm(caps, desc=desc or f"synth {p['layout']}", unit="img", leave=False)):
         if cap.pid not in cache:
             cache = {cap.pid: sample_vehicle(p["seed"], cap.pid, detail_ids=bool(p["detail_ids"]),
-                                             nir_paint_predictability=float(p["nir_paint_predictability"]))}
+                                             nir_paint_predictability=float(p["nir_paint_predictability"]),
+                                             detail_scale=float(p["detail_scale"]))}
         ident = cache[cap.pid]
         yield cap, idx[i], ident, render_vehicle(ident, cap, size, seed=p["seed"], gap=float(p["gap"]))
 

@@ -119,13 +119,17 @@ class VehicleIdentity:
     # (face: 0 side, 1 rear, 2 front, 3 bonnet top, u0, v0, du, dv in face fraction, rgb, nir or None = paint)
 
 
-def sample_vehicle(seed: int, pid: int, *, detail_ids: bool = True, nir_paint_predictability: float = 0.5) -> VehicleIdentity:
+def sample_vehicle(seed: int, pid: int, *, detail_ids: bool = True, nir_paint_predictability: float = 0.5,
+                   detail_scale: float = 1.0) -> VehicleIdentity:
     """Draw the vehicle identity ``pid`` for ``seed`` (order independent).
 
     Args:
         detail_ids: draw the per-ID details visible in every spectrum (False: version-1 identities).
         nir_paint_predictability: weight p in [0, 1) of the pigment's NIR reflectance in the paint's
             NIR (0: independent of colour).
+        detail_scale: multiplies each per-ID geometric deviation of the details (cabin ends and height,
+            body height, clearance, lamp and grille bands, decal sizes) around its mean; 1 = version 2,
+            0 = no geometric detail spread. The same random numbers are drawn for every value.
     """
     if not 0.0 <= nir_paint_predictability < 1.0:
         raise ValueError(f"nir_paint_predictability must be in [0, 1) (1 would make NIR a function of colour), "
@@ -186,34 +190,42 @@ def sample_vehicle(seed: int, pid: int, *, detail_ids: bool = True, nir_paint_pr
     pig = PIGMENT_NIR[cname] + float(rng2.normal(0, 0.08))
     upd: dict = {"nir_paint": float(np.clip((1 - pred) * nir_u + pred * pig, 0.04, 0.95))}
     if detail_ids:
-        upd.update(_sample_details(rng2, v))
+        upd.update(_sample_details(rng2, v, float(detail_scale)))
     return replace(v, **upd)
 
 
-def _sample_details(rng: np.random.Generator, v: VehicleIdentity) -> dict:
-    """Per-ID geometry and materials (see the module docstring); sizes are body fractions."""
+def _sample_details(rng: np.random.Generator, v: VehicleIdentity, scale: float = 1.0) -> dict:
+    """Per-ID geometry and materials (see the module docstring); sizes are body fractions.
+
+    ``scale`` stretches each geometric draw around the middle of its range (``us``, ``ns``), so
+    the stream of random numbers, and every categorical detail, is the same for every scale.
+    """
     big = v.type in ("bus", "truck", "minibus")
     u = lambda a, b: float(rng.uniform(a, b))  # noqa: E731
+    def us(a: float, b: float) -> float:  # a draw of U(a, b), its spread scaled around (a + b) / 2
+        x = u(a, b)
+        return x if scale == 1.0 else max(0.0, (a + b) / 2 + scale * (x - (a + b) / 2))
+    ns = lambda sd: scale * float(rng.normal(0, sd))  # noqa: E731
     c0, c1, ch = v.cabin
     d: dict = {}
     # roof line, bonnet and boot: move the cabin ends and change its height
-    d["cabin"] = (float(np.clip(c0 + rng.normal(0, 0.06), 0.0, 0.5)) if not big else c0,
-                  float(np.clip(c1 + rng.normal(0, 0.06), 0.55, 1.0)) if not big else c1, ch * u(0.8, 1.2))
-    d["body_h"] = v.body_h * u(0.93, 1.07)
-    d["clearance"] = v.clearance * u(0.85, 1.15)
-    d["fastback"] = (u(0.25, 0.45), u(0.45, 0.75)) if (v.type in ("sedan", "hatchback", "suv") and rng.random() < 0.45) else None
+    d["cabin"] = (float(np.clip(c0 + ns(0.06), 0.0, 0.5)) if not big else c0,
+                  float(np.clip(c1 + ns(0.06), 0.55, 1.0)) if not big else c1, ch * us(0.8, 1.2))
+    d["body_h"] = v.body_h * us(0.93, 1.07)
+    d["clearance"] = v.clearance * us(0.85, 1.15)
+    d["fastback"] = (us(0.25, 0.45), us(0.45, 0.75)) if (v.type in ("sedan", "hatchback", "suv") and rng.random() < 0.45) else None
     # lamps: height band, width, split, LED bar
-    z0 = u(0.45, 0.7)
-    d["light_f"] = (z0, min(0.95, z0 + u(0.1, 0.35)), u(0.18, 0.34), u(0.4, 0.49))
-    z0 = u(0.4, 0.72)
-    d["light_r"] = (z0, min(0.95, z0 + u(0.1, 0.35)), u(0.2, 0.36), u(0.4, 0.49))
+    z0 = us(0.45, 0.7)
+    d["light_f"] = (z0, min(0.95, z0 + us(0.1, 0.35)), us(0.18, 0.34), min(0.49, us(0.4, 0.49)))
+    z0 = us(0.4, 0.72)
+    d["light_r"] = (z0, min(0.95, z0 + us(0.1, 0.35)), us(0.2, 0.36), min(0.49, us(0.4, 0.49)))
     d["light_split"] = bool(rng.random() < 0.35)
     d["light_bar"] = bool(rng.random() < 0.25)
     # grille and plate
-    g0 = u(0.15, 0.45)
-    d["grille"] = (g0, min(0.9, g0 + u(0.12, 0.45)), u(0.1, 0.3))
+    g0 = us(0.15, 0.45)
+    d["grille"] = (g0, min(0.9, g0 + us(0.12, 0.45)), us(0.1, 0.3))
     d["grille_chrome"] = bool(rng.random() < 0.35)
-    d["plate"] = (u(0.12, 0.4), float(rng.choice([0.0, 0.0, -0.15, 0.15])), u(0.09, 0.14))
+    d["plate"] = (us(0.12, 0.4), float(rng.choice([0.0, 0.0, -0.15, 0.15])), us(0.09, 0.14))
     # black plastic: bumpers and side rubbing strip
     d["bumper"] = float(rng.choice([0.0, 0.0, 0.0, u(0.1, 0.18)]))
     if rng.random() < 0.3:
@@ -231,8 +243,8 @@ def _sample_details(rng: np.random.Generator, v: VehicleIdentity) -> dict:
     for _ in range(int(rng.choice(4, p=[0.3, 0.35, 0.25, 0.1]))):
         face = int(rng.choice(4, p=[0.55, 0.15, 0.1, 0.2]))
         name, nir = DECAL_MATERIALS[int(rng.integers(len(DECAL_MATERIALS)))]
-        du = u(0.08, 0.3) if face in (0, 3) else u(0.1, 0.3)
-        dv = u(0.08, 0.22)
+        du = min(0.6, max(0.02, us(0.08, 0.3) if face in (0, 3) else us(0.1, 0.3)))
+        dv = min(0.6, max(0.02, us(0.08, 0.22)))
         rgb = tuple(float(x) for x in rng.uniform(0.05, 0.95, 3))
         if name == "carbon_vinyl":
             rgb = tuple(float(x) for x in rng.uniform(0.03, 0.12, 3))

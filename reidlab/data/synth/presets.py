@@ -11,7 +11,8 @@ IR images per RGB image); ``test_split`` (UCM-VeID only: ``query_gallery``, the 
 protocols divide by modality); ``jpeg_quality``;
 ``detail_ids`` (per-ID geometry and NIR-visible details that
 show in every spectrum, see ``identity``) and ``nir_paint_predictability`` in [0, 1) (weight of the
-pigment in the paint's NIR reflectance; 0 = independent of colour).
+pigment in the paint's NIR reflectance; 0 = independent of colour); ``detail_scale`` >= 0 (spread of the
+per-ID detail geometry, 1 = version 2).
 """
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ _COMMON: dict[str, Any] = dict(
     ir_ratio=13913 / 16015,
     detail_ids=True,
     nir_paint_predictability=0.5,
+    detail_scale=1.0,
 )
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -145,6 +147,8 @@ def _validate(p: dict[str, Any]) -> None:
         raise ValueError("train_images must be >= num_train_ids")
     if not 0.0 <= float(p["nir_paint_predictability"]) < 1.0:
         raise ValueError(f"nir_paint_predictability must be in [0, 1), got {p['nir_paint_predictability']}")
+    if not 0.0 <= float(p["detail_scale"]) <= 3.0:
+        raise ValueError(f"detail_scale must be in [0, 3], got {p['detail_scale']}")
     if not isinstance(p["detail_ids"], bool):
         raise ValueError(f"detail_ids must be true or false, got {p['detail_ids']!r}")
     if not 2 <= int(p["num_cams"]) <= 8:
