@@ -177,3 +177,31 @@ def test_same_configuration_in_two_tables_and_notebooks_is_one_run(tmp_path: Pat
     nb05 = {"method": "hamnet", "dataset": "rgbn300", "preset": "smoke", "seed": 0, "modalities": ["rgb", "nir"], **train}
     assert h[0] == h[1] == config_hash(_resolve(nb05))
     assert h[0] != config_hash(_resolve({**nb05, "method": "msn"}))
+
+
+def test_config_hash_changes_with_what_the_run_depends_on_outside_its_config(monkeypatch) -> None:
+    """A changed generator default, method default or synthetic pre-training is a new run, never a stale reuse."""
+    import dataclasses
+
+    from reidlab.data.synth import presets
+    from reidlab.engine import pretrain
+    from reidlab.methods import registry
+
+    cfg = {"method": "kamenou", "dataset": "rgbn300", "preset": "smoke", "pretrained": "synth:smoke",
+           "backbone": "resnet10t"}
+    h0 = config_hash(cfg)
+    real = {**cfg, "root": "/data/RGBN300", "pretrained": True}  # real data, ImageNet start
+    h_real = config_hash(real)
+    monkeypatch.setitem(presets.PRESETS, "smoke", {**presets.PRESETS["smoke"], "nir_paint_predictability": 0.6})
+    assert config_hash(cfg) != h0  # the synthetic data would differ
+    assert config_hash(real) == h_real  # real data: the generator does not matter
+    monkeypatch.undo()
+    assert config_hash(cfg) == h0
+    cls, defaults = registry._REGISTRY["kamenou"]
+    monkeypatch.setitem(registry._REGISTRY, "kamenou", (cls, {**defaults, "lambda_cos": 0.25}))
+    assert config_hash(cfg) != h0  # a changed method default changes the method
+    monkeypatch.undo()
+    monkeypatch.setitem(pretrain.PRETRAIN_PRESETS, "smoke",
+                        dataclasses.replace(pretrain.PRETRAIN_PRESETS["smoke"], epochs=2))
+    assert config_hash(cfg) != h0  # other pre-trained weights
+    assert config_hash({**cfg, "pretrained": False}) == config_hash({**cfg, "pretrained": False, "out_dir": "z"})

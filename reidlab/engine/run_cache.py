@@ -27,7 +27,9 @@ _HASHED_UNLESS_DEFAULT = {"lr_scaling": "none", "lr_reference_batch": None, "syn
 
 
 def config_hash(cfg: Mapping[str, Any]) -> str:
-    """12 hex digits of SHA-256 over the (resolved) config, without the fields in ``_NOT_HASHED``.
+    """12 hex digits of SHA-256 over the (resolved) config, without the fields in ``_NOT_HASHED``, and over
+    what the run depends on outside its config (:func:`_provenance`: method defaults, synthetic data
+    parameters, synthetic pre-training file).
 
     The config is first made canonical, so that spellings of the same run hash alike:
     ``modalities: null`` becomes the dataset layout's modalities, and ``method_overrides``
@@ -35,7 +37,35 @@ def config_hash(cfg: Mapping[str, Any]) -> str:
     """
     d = _canonical({k: v for k, v in cfg.items() if k not in _NOT_HASHED
                     and not (k in _HASHED_UNLESS_DEFAULT and v == _HASHED_UNLESS_DEFAULT[k])})
+    d["provenance"] = _provenance(cfg)
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _provenance(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """What a run depends on beyond its own fields, so that a change there is a new run, never a stale reuse:
+    the method's default config (a changed default changes the method), the synthetic data's resolved
+    parameters (generator version and preset defaults; ``root`` unset) and the synthetic pre-training
+    file (``pretrained: synth...``: its settings hash is in the file name)."""
+    out: dict[str, Any] = {}
+    method = cfg.get("method")
+    if method:
+        try:
+            out["method_defaults"] = default_config(method)
+        except (ValueError, NotImplementedError):  # a method outside the registry (tests' fakes)
+            pass
+    if cfg.get("root") is None and cfg.get("dataset"):
+        from reidlab.data.synth.presets import LAYOUTS, params_hash, resolve_params
+
+        if cfg["dataset"] in LAYOUTS:
+            out["synthetic_data"] = params_hash(resolve_params(
+                cfg["dataset"], cfg.get("preset", "smoke"), int(cfg.get("data_seed", 0)),
+                dict(cfg.get("synth_overrides") or {})))
+    pre = cfg.get("pretrained")
+    if isinstance(pre, str) and pre.split(":")[0] == "synth":
+        from reidlab.engine.pretrain import parse_synth_spec, pretrained_path
+
+        out["pretrained_file"] = pretrained_path(cfg.get("backbone", "resnet50"), parse_synth_spec(pre)).name
+    return out
 
 
 def _canonical(d: dict[str, Any]) -> dict[str, Any]:
