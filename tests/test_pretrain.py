@@ -26,8 +26,15 @@ def test_synth_pretraining_is_cached_deterministic_and_loaded(tmp_path, monkeypa
     assert rec["seconds"] > 0
     mtime = path.stat().st_mtime_ns
     assert ensure_pretrained("resnet10t", "smoke", progress=False) == path and path.stat().st_mtime_ns == mtime
-    # deterministic: a second cache trains the same weights
-    again = ensure_pretrained("resnet10t", "smoke", cache_dir=tmp_path / "other", progress=False)
+    # deterministic: a second cache trains the same weights, whatever the caller's thread count
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1 if s.threads != 1 else 2)
+    try:
+        again = ensure_pretrained("resnet10t", "smoke", cache_dir=tmp_path / "other", progress=False)
+        assert torch.get_num_threads() == (1 if s.threads != 1 else 2)  # restored
+    finally:
+        torch.set_num_threads(prev)
+    assert json.loads(again.with_suffix(".json").read_text())["threads"] == s.threads
     a, b = torch.load(path, weights_only=True), torch.load(again, weights_only=True)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     # `pretrained: "synth:smoke"` resolves to exactly these weights, which differ from a random init

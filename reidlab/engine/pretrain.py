@@ -57,7 +57,10 @@ class PretrainSettings:
     Sizes in pixels, ``lr`` per step (Adam, cosine decay to 0 over all steps), ``pad`` the
     zero-padding of the pad-and-crop augmentation (plus a horizontal flip with p = 0.5).
     ``synth_preset`` / ``num_ids`` / ``images``: the synthetic rgbn300 generation (only its
-    RGB half is used); ``data_seed`` its generator seed; ``seed`` init, shuffling, augmentation.
+    RGB half is used); ``data_seed`` its generator seed; ``seed`` init, shuffling, augmentation;
+    ``threads`` the torch thread count used while training (restored after): the weights then do
+    not depend on the caller's thread count (measured: 1 vs 2 threads gave other weights, so other
+    demo numbers, under one cache name).
     """
 
     height: int
@@ -74,6 +77,7 @@ class PretrainSettings:
     synth_preset: str = "demo"
     data_seed: int = PRETRAIN_DATA_SEED
     seed: int = 0
+    threads: int = 2  # torch CPU threads while pre-training: CPU kernels sum in a thread-count-dependent order
 
 
 PRETRAIN_PRESETS: dict[str, PretrainSettings] = {
@@ -154,6 +158,18 @@ def _augment(x: torch.Tensor, pad: int, g: torch.Generator) -> torch.Tensor:
 
 def pretrain_backbone(backbone: str, settings: PretrainSettings, *, synth_cache: str | Path = "data/synth",
                       progress: bool = True) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Train ``backbone`` with ``settings.threads`` torch threads (the caller's count restored after);
+    see :func:`_train_backbone` for what is trained and returned."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(settings.threads)
+    try:
+        return _train_backbone(backbone, settings, synth_cache=synth_cache, progress=progress)
+    finally:
+        torch.set_num_threads(prev)
+
+
+def _train_backbone(backbone: str, settings: PretrainSettings, *, synth_cache: str | Path = "data/synth",
+                    progress: bool = True) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Train ``backbone`` + a linear ID classifier on synthetic RGB images; return (state dict, stats).
 
     The state dict is the backbone's timm body only (the classifier is dropped). Stats:
