@@ -33,29 +33,24 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for _p in (REPO, REPO / "benchmarks"):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
 
-LEARN_ROW = "shared baseline (learnability)"
-SHARED_BASELINE = {"shared_streams": True, "use_fc_e": True, "lambda_cos": 0.5, "cd_rll_weight": 0.0}
+from bench_learnability import SHARED_BASELINE, learnability  # noqa: E402  (benchmarks/ is on sys.path)
 
 
 def parse_lever(arg: str) -> dict[str, Any]:
-    """``"LABEL:KEY=VALUE;..."`` -> ``{"label", "synth", "method", "train"}``."""
+    """``"LABEL:KEY=VALUE;..."`` -> ``{"label", "synth", "method", "train"}`` (values parsed by
+    :func:`reidlab.engine.config.parse_overrides`: ``s.KNOB`` and ``m.KEY`` nest under ``s`` / ``m``)."""
+    from reidlab.engine.config import parse_overrides
+
     label, _, sets = arg.partition(":")
-    lev: dict[str, Any] = {"label": label, "synth": {}, "method": {}, "train": {}}
-    for kv in filter(None, (x.strip() for x in sets.split(";"))):
-        k, sep, v = kv.partition("=")
-        if not sep:
-            raise SystemExit(f"lever {arg!r}: {kv!r} is not KEY=VALUE")
-        val = yaml.safe_load(v)
-        if k.startswith("s."):
-            lev["synth"][k[2:]] = val
-        elif k.startswith("m."):
-            lev["method"][k[2:]] = val
-        else:
-            lev["train"][k] = val
-    return lev
+    try:
+        d = parse_overrides([x.strip() for x in sets.split(";") if x.strip()])
+    except ValueError as exc:
+        raise SystemExit(f"lever {arg!r}: {exc}") from None
+    return {"label": label, "synth": d.pop("s", {}), "method": d.pop("m", {}), "train": d}
 
 
 def _common() -> dict[str, Any]:
@@ -120,8 +115,6 @@ def summarise(lev: dict[str, Any], seed: int, tables: list[str], runs_dir: str, 
     from reidlab.analysis.claims import check_claims
     from reidlab.analysis.tables import run_table
     from reidlab.engine.run_cache import get_or_train
-    from reidlab.eval import evaluate
-    from reidlab.eval.chance import chance_map
     from reidlab.methods.specs import get_table
 
     train = _train_fields(lev, synth_cache)
@@ -136,15 +129,7 @@ def summarise(lev: dict[str, Any], seed: int, tables: list[str], runs_dir: str, 
                                   "ci95": [_pct(getattr(r, "ci_low", None), r.kind), _pct(getattr(r, "ci_high", None), r.kind)]})
     cfg = job_configs(lev, seed, [], runs_dir, synth_cache)[-1]
     run, _, _ = get_or_train(cfg, runs_dir, progress=False)
-    feats = run.load_features()
-    learn: dict[str, float] = {}
-    for name in ("rgbn300/rgb-nir", "rgbn300/rgb2nir", "rgbn300/nir2rgb"):
-        ev = evaluate(feats, name)
-        pq = ev.per_query[~ev.per_query["skipped"].astype(bool)]
-        learn[name] = 100 * float(ev.summary["mAP"])
-        learn[name + ":chance"] = 100 * chance_map(pq["n_pos"], ev.summary["n_gallery"] - pq["n_junk"])
-    learn["ratio"] = (learn["rgbn300/rgb2nir"] + learn["rgbn300/nir2rgb"]) / 2 / learn["rgbn300/rgb-nir"]
-    out["learnability"] = learn
+    out["learnability"] = learnability(run.load_features())
     return out
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from reidlab.data.synth import LAYOUTS, PRESETS, ensure_synthetic, generate, resolve_params
 from reidlab.data.synth.identity import COLOURS, sample_vehicle
-from reidlab.data.synth.properties import average_precision, descriptor_retrieval_report
+from reidlab.data.synth.properties import GAP_CHECK_OVERRIDES, average_precision, descriptor_retrieval_report
 
 SMOKE = PRESETS["smoke"]
 
@@ -184,8 +184,7 @@ def test_average_precision_hand_computed():
     assert np.isnan(average_precision(np.array([0.1]), np.array([False])))
 
 
-_PROP = dict(num_test_ids=20, query_images=100, gallery_images=200, num_train_ids=2, train_images=2,
-             challenge_mix={"normal": 0.6, "night": 0.4})
+_PROP = GAP_CHECK_OVERRIDES
 
 
 def test_modality_gap_and_night(tmp_path):

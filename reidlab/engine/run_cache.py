@@ -47,24 +47,27 @@ def _provenance(cfg: Mapping[str, Any]) -> dict[str, Any]:
     parameters (generator version and preset defaults; ``root`` unset) and the synthetic pre-training
     file (``pretrained: synth...``: its settings hash is in the file name)."""
     out: dict[str, Any] = {}
-    method = cfg.get("method")
-    if method:
+    defaults: dict[str, Any] = {}
+    if cfg.get("method"):
         try:
-            out["method_defaults"] = default_config(method)
+            defaults = default_config(cfg["method"])
         except (ValueError, NotImplementedError):  # a method outside the registry (tests' fakes)
             pass
+        if defaults:
+            out["method_defaults"] = defaults
     if cfg.get("root") is None and cfg.get("dataset"):
         from reidlab.data.synth.presets import LAYOUTS, params_hash, resolve_params
 
         if cfg["dataset"] in LAYOUTS:
             out["synthetic_data"] = params_hash(resolve_params(
-                cfg["dataset"], cfg.get("preset", "smoke"), int(cfg.get("data_seed", 0)),
+                cfg["dataset"], cfg.get("preset", TrainConfig.preset), int(cfg.get("data_seed", TrainConfig.data_seed)),
                 dict(cfg.get("synth_overrides") or {})))
     pre = cfg.get("pretrained")
-    if isinstance(pre, str) and pre.split(":")[0] == "synth":
+    backbone = cfg.get("backbone") or defaults.get("backbone")
+    if isinstance(pre, str) and pre.split(":")[0] == "synth" and backbone:
         from reidlab.engine.pretrain import parse_synth_spec, pretrained_path
 
-        out["pretrained_file"] = pretrained_path(cfg.get("backbone", "resnet50"), parse_synth_spec(pre)).name
+        out["pretrained_file"] = pretrained_path(backbone, parse_synth_spec(pre)).name
     return out
 
 

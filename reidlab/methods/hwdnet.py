@@ -25,8 +25,9 @@ Network (ResNet stages numbered as the paper's "layer{1..5}": 1 = stem conv1+bn+
   way). ``"learned"``: a_i, b_i are parameters trained by the optimiser, as printed. Why the default
   differs from the printed form, measured: ∂L_wr/∂b_i = Σ r / ||r|| sums over all n_i elements
   of the stage (26 k / 74 k for resnet10t's stem / layer1), so b's curvature grows like n_i / ||r||,
-  and under the paper's SGD (lr 0.01, momentum 0.9) L_wr alone grows from 4.3 to over 1,000 in
-  40 steps (``tests/test_methods_hwdnet.py``); closed form has no such parameter to overshoot.
+  and under the paper's SGD (lr 0.01, momentum 0.9) L_wr alone on two nearly equal streams of 26 k
+  weights peaks at over 50x its start (1.6 -> 445) within 40 steps, while closed form never rises
+  (``tests/test_methods_hwdnet.py``); closed form has no such parameter to overshoot.
 * **Orientation-invariant feature separation** (Fig. 6, Table V), ``decoupling``:
   ``split`` — υ = z[:, :r], μ = z[:, r:] with r = round(relevant_frac · d) (the paper does not give
   the split point: half, inferred); ``subtraction`` — υ = G(z), μ = z − υ (eq. 9-10);
@@ -308,7 +309,7 @@ class HWDNet(ReIDMethod):
         return [p for s in self._rgb_stages[self.n_related:] for p in s.parameters()] + list(self.bn.parameters())
 
     def param_groups(self) -> list[dict]:
-        if not isinstance(self.wr_a, nn.Parameter):
+        if self.config["restrainer_ab"] != "learned":
             return [{"params": [p for p in self.parameters() if p.requires_grad]}]
         wr = {id(self.wr_a), id(self.wr_b)}
         rest = [p for p in self.parameters() if p.requires_grad and id(p) not in wr]
@@ -377,7 +378,7 @@ class HWDNet(ReIDMethod):
         k = self.n_related
         rgb = [_weights(s) for s in self._rgb_stages[:k]]
         ir = [_weights(s) for s in self.ir_related]
-        if k and not isinstance(self.wr_a, nn.Parameter):
+        if k and self.config["restrainer_ab"] != "learned":
             with torch.no_grad():
                 for i, (ws_r, ws_i) in enumerate(zip(rgb, ir)):
                     self.wr_a[i], self.wr_b[i] = restrainer_ab_closed_form(ws_r, ws_i)

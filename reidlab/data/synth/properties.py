@@ -18,6 +18,11 @@ from PIL import Image
 
 DESC_HW: tuple[int, int] = (8, 16)
 
+# The small test set of the fixed-descriptor checks (``tests/test_synth.py``) and of
+# ``benchmarks/bench_descriptor_gap.py``: 20 test IDs, 40 % night, almost no training split.
+GAP_CHECK_OVERRIDES: dict[str, Any] = dict(num_test_ids=20, query_images=100, gallery_images=200, num_train_ids=2,
+                                          train_images=2, challenge_mix={"normal": 0.6, "night": 0.4})
+
 
 def pixel_descriptor(img: Image.Image) -> np.ndarray:
     """(384,) float64 L2-normalised descriptor of a PIL image (any size, RGB or grey)."""
