@@ -106,7 +106,7 @@ def main() -> None:
     a = ap.parse_args()
     lev = _lever(a.lever)
     r = measure(a.preset, a.epochs, a.seed, lev, a.synth_cache, method_overrides=_lever(a.method_override))
-    print(f"preset={a.preset} epochs={a.epochs} seed={a.seed} levers={lev or 'as shipped'} "
+    print(f"preset={a.preset} epochs={a.epochs or 'demo'} seed={a.seed} levers={lev or 'as shipped'} "
           f"method_overrides={_lever(a.method_override) or 'none'}")
     print(f"{'protocol':18s} {'mAP %':>7s} {'chance %':>8s}")
     for name in (MULTI, *CROSS):
